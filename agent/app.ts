@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { AppError, forbidden, unavailable } from '../lib/errors.js';
+import { AppError, badRequest, forbidden, unavailable } from '../lib/errors.js';
 import { installErrorHandling, parseJson, requireJsonContentType } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { requireSignature, type SignedRequestVariables } from './auth.js';
@@ -84,6 +84,12 @@ export function createAgentApp(deps: AgentAppDeps) {
       throw forbidden('host_mismatch', `this agent serves host "${deps.hostId}", not "${request.hostId}"`);
     }
     const clockOffsetMs = c.get('clockOffsetMs');
+    // The control plane takes snapshotAt before it signs, so a later one is a forged or broken
+    // command that would shrink the grace (S2). Timestamps are whole seconds: allow the rest of it.
+    const signedAtMs = now() - clockOffsetMs;
+    if (Date.parse(request.snapshotAt) > signedAtMs + 1000) {
+      throw badRequest('snapshot_in_future', 'snapshotAt is later than the request timestamp');
+    }
     const { report, replayed } = await runs.run(request.runId, async () => {
       try {
         const result = await deps.reap(request, clockOffsetMs);

@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { AgentConfig } from '../../agent/config.js';
 import { startAgent, type RunningAgent } from '../../agent/main.js';
+import { createDockerPort, type DockerPort } from '../../agent/docker.js';
 import { createAgentClient, type AgentClient } from '../../lib/agent-client.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
-import { deriveHostKey, decodeKey } from '../../lib/signing.js';
+import { deriveHostKey, decodeKey, sign } from '../../lib/signing.js';
 import { LABEL } from './containers.js';
 
 /** Captures log lines in memory so tests can grep them (S9). */
@@ -37,6 +38,8 @@ export async function startTestAgent(options: {
   label?: string;
   concurrency?: number;
   bodyLimitBytes?: number;
+  /** Wraps the real Docker port, for injecting faults a real engine cannot produce on demand. */
+  wrapDocker?: (port: DockerPort) => DockerPort;
 }): Promise<TestAgent> {
   const hostId = options.hostId ?? 'host-a';
   const masterKey = options.masterKey ?? randomBytes(32).toString('hex');
@@ -54,6 +57,49 @@ export async function startTestAgent(options: {
     logLevel: 'info',
   };
   const { logger, lines } = capturingLogger();
-  const agent = await startAgent(config, { logger });
+  const real = createDockerPort({ dockerHost: config.dockerHost, label: config.label });
+  const agent = await startAgent(config, { logger, docker: options.wrapDocker ? options.wrapDocker(real) : real });
   return { ...agent, hostId, masterKey, hostKey, client: createAgentClient({ baseUrl: agent.url, hostKey }), logLines: lines };
+}
+
+export interface RawRequest {
+  method?: string;
+  path: string;
+  body?: string;
+  contentType?: string | null;
+  /** Unix seconds to sign with (default: now). */
+  timestamp?: number;
+  /** Sign with this key instead of the agent's. */
+  key?: Buffer;
+  /** Sign these parts but send the request as given (replay/tamper tests). */
+  signAs?: { method?: string; path?: string; body?: string };
+  unsigned?: boolean;
+  headers?: Record<string, string>;
+}
+
+/** Sends one request to an agent over real HTTP, signed (or deliberately mis-signed). */
+export async function rawRequest(agent: TestAgent, request: RawRequest): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const method = request.method ?? 'GET';
+  const body = request.body ?? '';
+  const timestamp = request.timestamp ?? Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = { ...request.headers };
+  if (!request.unsigned) {
+    headers['x-reaper-timestamp'] = String(timestamp);
+    headers['x-reaper-signature'] = sign(request.key ?? agent.hostKey, {
+      timestamp,
+      method: request.signAs?.method ?? method,
+      path: request.signAs?.path ?? request.path,
+      body: request.signAs?.body ?? body,
+    });
+  }
+  if (request.contentType !== null) headers['content-type'] = request.contentType ?? 'application/json';
+  const response = await fetch(agent.url + request.path, { method, headers, ...(method === 'GET' || method === 'HEAD' ? {} : { body }) });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: response.status, json, headers: response.headers };
 }
