@@ -1,17 +1,44 @@
 // Builds dist/: the CLI (dependencies resolved from node_modules at run time) and one
 // self-contained, minified ESM bundle per Lambda handler (the AWS SDK bundled: importing it from
 // one file is faster than resolving it from node_modules, which matters for cold starts).
+//
+//   node scripts/build.mjs [--outdir dist] [--lambda-only]
+//
+// --outdir/--lambda-only let tests build the Lambda bundles into a temp dir without touching dist/.
 import { build } from 'esbuild';
 import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: { outdir: { type: 'string', default: 'dist' }, 'lambda-only': { type: 'boolean', default: false } },
+});
+const outdir = args.outdir;
 
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning' };
 // Some dependencies (pino, dockerode) still call require(); give ESM bundles one.
 const requireShim = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
-rmSync('dist', { recursive: true, force: true });
+// zod's namespace re-exports every locale (`z.locales`), ~250 KB that tree-shaking cannot drop
+// because `z` is used as a namespace. Only the default (en) is ever configured, so Lambda
+// bundles get an index that has just that one.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) =>
+      /[\\/]zod[\\/]v4[\\/](classic|mini|core)[\\/]/.test(a.importer) ? { path: 'en', namespace: 'zod-locales', pluginData: a.resolveDir } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (a) => ({
+      contents: 'export { default as en } from "../locales/en.js";',
+      resolveDir: a.pluginData,
+    }));
+  },
+};
+
+rmSync(args['lambda-only'] ? join(outdir, 'lambda') : outdir, { recursive: true, force: true });
 const jobs = [];
-if (existsSync('cli/main.ts')) {
-  jobs.push(build({ ...common, entryPoints: ['cli/main.ts'], outfile: 'dist/cli.js', packages: 'external' }));
+if (!args['lambda-only'] && existsSync('cli/main.ts')) {
+  jobs.push(build({ ...common, entryPoints: ['cli/main.ts'], outfile: join(outdir, 'cli.js'), packages: 'external' }));
 }
 for (const name of ['reaper', 'api']) {
   if (!existsSync(`functions/${name}.ts`)) continue;
@@ -19,8 +46,12 @@ for (const name of ['reaper', 'api']) {
     build({
       ...common,
       entryPoints: [`functions/${name}.ts`],
-      outfile: `dist/lambda/${name}/index.mjs`,
+      outfile: join(outdir, 'lambda', name, 'index.mjs'),
       minify: true,
+      // ESM builds of the SDK (dist-es) tree-shake; its CommonJS builds (the default `main` for
+      // platform node) bring whole clients along: ~40% smaller, far less to parse at cold start.
+      mainFields: ['module', 'main'],
+      plugins: [zodEnglishOnly],
       banner: { js: requireShim },
       // Docker is only ever talked to by agents; keep its client out of the Lambda bundles.
       external: ['dockerode', 'ssh2', 'cpu-features'],
