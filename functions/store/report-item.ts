@@ -1,0 +1,95 @@
+/**
+ * Building a report item (pure). The per-container list is capped by entries and by bytes so an
+ * item stays far below DynamoDB's 400 KB limit whatever the agent sent; counts are copied whole,
+ * so they stay complete when the list is cut. Entries that say something happened (failed,
+ * removed) are kept before those that say nothing did (skipped-young).
+ */
+import type { ContainerReport, ReapReport } from '../../agent/contract.js';
+import type { ReportItem, ReportStatus, Trigger } from './schemas.js';
+
+export const REPORT_LIMITS = {
+  /** Per-container entries kept in one item. */
+  maxEntries: 1000,
+  /** Budget for the per-container list, in bytes of JSON (an approximation of DynamoDB's size). */
+  maxContainerBytes: 200_000,
+  /** Longest error text kept (Docker messages can be long). */
+  maxErrorChars: 1000,
+} as const;
+
+export interface ReportInput {
+  hostId: string;
+  runId: string;
+  trigger: Trigger;
+  status: ReportStatus;
+  error?: string | undefined;
+  /** The run's start, ISO; also the sort key's prefix. */
+  startedAt: string;
+  snapshotAt?: string | undefined;
+  finishedAt: string;
+  durationMs: number;
+  dryRun: boolean;
+  force: boolean;
+  maxReap?: number | null | undefined;
+  trackedSent?: number | undefined;
+  attempts: number;
+  /** What the agent answered, when it did. */
+  agentReport?: ReapReport | undefined;
+}
+
+const PRIORITY: Record<ContainerReport['action'], number> = { failed: 0, removed: 1, vanished: 2, 'would-remove': 3, 'skipped-young': 4 };
+
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export function capContainers(
+  containers: readonly ContainerReport[],
+  limits: { maxEntries: number; maxContainerBytes: number; maxErrorChars: number } = REPORT_LIMITS,
+): { containers: ContainerReport[]; truncated: boolean } {
+  const ordered = containers
+    .map((entry, index) => ({ entry, index }))
+    .sort((a, b) => PRIORITY[a.entry.action] - PRIORITY[b.entry.action] || a.index - b.index)
+    .map(({ entry }) => (entry.error === undefined ? entry : { ...entry, error: clip(entry.error, limits.maxErrorChars) }));
+  const kept: ContainerReport[] = [];
+  let bytes = 0;
+  for (const entry of ordered) {
+    const size = Buffer.byteLength(JSON.stringify(entry)) + 16;
+    if (kept.length >= limits.maxEntries || bytes + size > limits.maxContainerBytes) break;
+    kept.push(entry);
+    bytes += size;
+  }
+  return { containers: kept, truncated: kept.length < containers.length };
+}
+
+export function reportSortKey(startedAt: string, runId: string): string {
+  return `${startedAt}#${runId}`;
+}
+
+export function buildReportItem(input: ReportInput, options: { ttlDays: number; nowMs: number }): ReportItem {
+  const agent = input.agentReport;
+  const { containers, truncated } = capContainers(agent?.containers ?? []);
+  return {
+    hostId: input.hostId,
+    sk: reportSortKey(input.startedAt, input.runId),
+    runId: input.runId,
+    day: input.startedAt.slice(0, 10),
+    trigger: input.trigger,
+    status: input.status,
+    ...(input.error === undefined ? {} : { error: clip(input.error, 2000) }),
+    startedAt: input.startedAt,
+    ...(input.snapshotAt === undefined ? {} : { snapshotAt: input.snapshotAt }),
+    finishedAt: input.finishedAt,
+    durationMs: input.durationMs,
+    dryRun: input.dryRun,
+    force: input.force,
+    ...(input.maxReap === undefined ? {} : { maxReap: input.maxReap }),
+    ...(input.trackedSent === undefined ? {} : { trackedSent: input.trackedSent }),
+    attempts: input.attempts,
+    ...(agent ? { agent: { startedAt: agent.startedAt, finishedAt: agent.finishedAt, durationMs: agent.durationMs } } : {}),
+    counts: agent ? { ...agent.counts } : null,
+    containers,
+    containersTotal: agent?.containers.length ?? 0,
+    truncated,
+    expiresAt: Math.floor(options.nowMs / 1000) + Math.round(options.ttlDays * 86_400),
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The shapes of the items in the three tables (SPEC §3). Every item read back is parsed with
+ * these, never cast: a table may hold items written by an older or newer build, or by hand.
+ * Unknown attributes are tolerated on read (forward compatibility); the known ones must hold.
+ */
+import { z } from 'zod';
+import { ContainerReport, ReapCounts } from '../../agent/contract.js';
+import { ClawboxId, DockerId, HostId, Instant, RunId } from '../../lib/ids.js';
+
+export const Trigger = z.enum(['schedule', 'api']);
+export type Trigger = z.infer<typeof Trigger>;
+
+/** The agent's own statuses, then the control plane's: it never reached a verdict from the agent. */
+export const ReportStatus = z.enum(['ok', 'partial', 'capped', 'dry-run', 'error', 'unreachable', 'timeout', 'refused']);
+export type ReportStatus = z.infer<typeof ReportStatus>;
+
+export const AgentUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
+
+export const LastReap = z.object({
+  runId: RunId,
+  /** When this host's outcome was known. */
+  at: Instant,
+  status: ReportStatus,
+  counts: ReapCounts.nullable(),
+});
+export type LastReap = z.infer<typeof LastReap>;
+
+export const HostItem = z.object({
+  hostId: HostId,
+  agentUrl: AgentUrl,
+  enabled: z.boolean(),
+  /** Per-host override of REAPER_MAX_REAP (S4). */
+  maxReap: z.number().int().min(0).optional(),
+  lastReap: LastReap.optional(),
+  createdAt: Instant,
+  updatedAt: Instant,
+});
+export type Host = z.infer<typeof HostItem>;
+
+export const Owner = z.string().min(1).max(256);
+/** Leases longer than a year are refused: a lease that never ends is what omitting it means. */
+export const MAX_LEASE_SECONDS = 366 * 24 * 3600;
+
+export const TrackedItem = z.object({
+  hostId: HostId,
+  containerId: ClawboxId,
+  dockerId: DockerId.optional(),
+  owner: Owner.optional(),
+  /** Epoch seconds; once past, the item no longer protects its container. */
+  leaseExpiresAt: z.number().int().optional(),
+  createdAt: Instant,
+  updatedAt: Instant,
+});
+export type TrackedItem = z.infer<typeof TrackedItem>;
+
+/** The projection readTracked asks for: only what the orphan decision needs. */
+export const TrackedProjection = TrackedItem.pick({ containerId: true, dockerId: true, leaseExpiresAt: true });
+
+export const ReportItem = z.object({
+  hostId: HostId,
+  /** `<startedAt ISO>#<runId>`: a host's reports sort by time. */
+  sk: z.string(),
+  runId: RunId,
+  /** UTC day of `startedAt` (YYYY-MM-DD), the partition of the day-index. */
+  day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  trigger: Trigger,
+  status: ReportStatus,
+  error: z.string().optional(),
+  /** The run's start (the same for every host of a run). */
+  startedAt: Instant,
+  /** Taken before the registry was read (S2); absent when the host was never reached. */
+  snapshotAt: Instant.optional(),
+  /** When this host's outcome was known. */
+  finishedAt: Instant,
+  durationMs: z.number().min(0),
+  dryRun: z.boolean(),
+  force: z.boolean(),
+  /** The cap sent to the agent; null when forced; absent when nothing was sent. */
+  maxReap: z.number().int().min(0).nullable().optional(),
+  /** Tracked ids sent to the agent (after dropping expired leases). */
+  trackedSent: z.number().int().min(0).optional(),
+  /** Agent calls made (a retry reuses the runId, S6). */
+  attempts: z.number().int().min(0),
+  /** The agent's own timing, when it answered. */
+  agent: z.object({ startedAt: Instant, finishedAt: Instant, durationMs: z.number().min(0) }).optional(),
+  /** Always complete when the agent answered; null when it did not. */
+  counts: ReapCounts.nullable(),
+  containers: z.array(ContainerReport),
+  /** How many entries the agent reported; more than `containers.length` when truncated. */
+  containersTotal: z.number().int().min(0),
+  truncated: z.boolean(),
+  /** TTL attribute, epoch seconds. */
+  expiresAt: z.number().int(),
+});
+export type ReportItem = z.infer<typeof ReportItem>;

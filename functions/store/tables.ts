@@ -1,0 +1,123 @@
+/**
+ * Table names and definitions (SPEC §3). `tableDefinitions` is the single source of the key
+ * schema: `ensureTables` creates missing tables from it locally (dynalite) and in tests, and the
+ * CloudFormation in serverless.yml must declare the same keys and indexes (plus TTL on
+ * `reports.expiresAt`, which is never set through the API here: dynalite does not implement
+ * UpdateTimeToLive, and on AWS the stack owns it).
+ */
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const DEFAULT_TABLE_PREFIX = 'clawbox-reaper-';
+
+export interface TableNames {
+  hosts: string;
+  tracked: string;
+  reports: string;
+}
+
+/** GSI over reports by run (GET /v1/reaps/:runId). */
+export const RUN_INDEX = 'runId-index';
+/**
+ * GSI over reports by UTC day of the run's start (`day` = YYYY-MM-DD): the audit trail across all
+ * hosts, newest first, without a Scan. One partition per day keeps writes spread (a fleet of
+ * 1,000 hosts reaped every minute writes ~17 items/s, far below a partition's limit).
+ */
+export const DAY_INDEX = 'day-index';
+
+export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
+  return { hosts: `${prefix}hosts`, tracked: `${prefix}tracked`, reports: `${prefix}reports` };
+}
+
+/** CreateTable inputs for the three tables, on-demand billing. */
+export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateTableCommandInput[] {
+  const names = tableNames(prefix);
+  return [
+    {
+      TableName: names.hosts,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'hostId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'hostId', KeyType: 'HASH' }],
+    },
+    {
+      TableName: names.tracked,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'hostId', AttributeType: 'S' },
+        { AttributeName: 'containerId', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'hostId', KeyType: 'HASH' },
+        { AttributeName: 'containerId', KeyType: 'RANGE' },
+      ],
+    },
+    {
+      TableName: names.reports,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'hostId', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'runId', AttributeType: 'S' },
+        { AttributeName: 'day', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'hostId', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: RUN_INDEX,
+          KeySchema: [
+            { AttributeName: 'runId', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: DAY_INDEX,
+          KeySchema: [
+            { AttributeName: 'day', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    },
+  ];
+}
+
+async function tableStatus(client: DynamoDBClient, name: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new DescribeTableCommand({ TableName: name }));
+    return out.Table?.TableStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Creates the tables that do not exist yet and waits until all are ACTIVE. For local use and
+ * tests; on AWS the stack creates them. Never touches TTL (see the module comment).
+ */
+export async function ensureTables(client: DynamoDBClient, prefix: string = DEFAULT_TABLE_PREFIX, timeoutMs = 30_000): Promise<TableNames> {
+  const deadline = Date.now() + timeoutMs;
+  for (const definition of tableDefinitions(prefix)) {
+    const name = definition.TableName ?? '';
+    if ((await tableStatus(client, name)) !== undefined) continue;
+    try {
+      await client.send(new CreateTableCommand(definition));
+    } catch (error) {
+      // Another process created it between our check and our create: that is the goal anyway.
+      if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
+    }
+  }
+  for (const definition of tableDefinitions(prefix)) {
+    const name = definition.TableName ?? '';
+    while ((await tableStatus(client, name)) !== 'ACTIVE') {
+      if (Date.now() > deadline) throw new Error(`table ${name} did not become ACTIVE within ${timeoutMs} ms`);
+      await sleep(25);
+    }
+  }
+  return tableNames(prefix);
+}

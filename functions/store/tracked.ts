@@ -1,0 +1,169 @@
+/**
+ * The tracked registry: which clawbox containers the manager owns on each host.
+ *
+ * `track` is an idempotent upsert (UpdateItem): `createdAt` is set only on the first track
+ * (if_not_exists) and kept on every re-track; `dockerId`, `owner` and the lease are replaced by
+ * what the latest call says, and removed when it omits them. So the manager can track before
+ * create (no dockerId yet) and track again after create with the dockerId, and renew a lease by
+ * re-tracking. `untrack` deletes and succeeds whether or not the item existed.
+ *
+ * `readTracked` is the reaper's read, and S5 hangs on it: one Query with ConsistentRead over ALL
+ * pages; any failed page, or any item that does not parse, throws, so a partial set can never
+ * become a command.
+ */
+import { DeleteCommand, GetCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import type { TrackedRef } from '../../agent/contract.js';
+import { ClawboxId, DockerId, HostId } from '../../lib/ids.js';
+import { parseValue } from '../../lib/http.js';
+import { parseItem } from './corrupt.js';
+import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
+import { MAX_LEASE_SECONDS, Owner, TrackedItem, TrackedProjection } from './schemas.js';
+
+export const TrackInput = z.strictObject({
+  /** Only this Docker container is protected; another with the same label value is an orphan (S2). */
+  dockerId: DockerId.optional(),
+  owner: Owner.optional(),
+  /** The item stops protecting its container this many seconds from now, unless re-tracked. */
+  leaseSeconds: z.number().int().min(1).max(MAX_LEASE_SECONDS).optional(),
+});
+export type TrackInput = z.infer<typeof TrackInput>;
+
+/** What the reaper sends for one host, with what it took to read it. */
+export interface TrackedSnapshot {
+  refs: TrackedRef[];
+  /** Query pages read (each up to 1 MB). */
+  pages: number;
+  /** Items read, expired ones included. */
+  items: number;
+  /** Items dropped because their lease had passed. */
+  expired: number;
+}
+
+export interface TrackedPage {
+  items: TrackedItem[];
+  /** Present when there may be more; pass it back to get the next page. */
+  cursor?: string;
+}
+
+export interface TrackedStore {
+  track(hostId: string, containerId: string, input?: TrackInput): Promise<TrackedItem>;
+  /** True when an item was deleted. */
+  untrack(hostId: string, containerId: string): Promise<boolean>;
+  get(hostId: string, containerId: string): Promise<TrackedItem | undefined>;
+  /** S5: all pages, consistent, or an exception. Items whose lease is before `nowSeconds` are dropped. */
+  readTracked(hostId: string, nowSeconds: number): Promise<TrackedSnapshot>;
+  /** One page for the API, in containerId order. */
+  list(hostId: string, options?: { limit?: number; cursor?: string }): Promise<TrackedPage>;
+}
+
+const TrackedCursor = z.strictObject({ hostId: HostId, containerId: ClawboxId });
+export const MAX_PAGE_SIZE = 1000;
+
+export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, now: () => number = Date.now): TrackedStore {
+  const keyName = (hostId: string, containerId: string) => `${hostId}/${containerId}`;
+
+  return {
+    async track(hostId, containerId, input = {}) {
+      parseValue(HostId, hostId, 'hostId');
+      parseValue(ClawboxId, containerId, 'containerId');
+      const settings = parseValue(TrackInput, input, 'tracking');
+      const nowMs = now();
+      // Every attribute through a #placeholder: `owner` is a DynamoDB reserved word, and others may become one.
+      const set = ['#createdAt = if_not_exists(#createdAt, :at)', '#updatedAt = :at'];
+      const remove: string[] = [];
+      const names: Record<string, string> = { '#createdAt': 'createdAt', '#updatedAt': 'updatedAt' };
+      const values: Record<string, unknown> = { ':at': new Date(nowMs).toISOString() };
+      const field = (name: 'dockerId' | 'owner' | 'leaseExpiresAt', value: unknown) => {
+        names[`#${name}`] = name;
+        if (value === undefined) remove.push(`#${name}`);
+        else {
+          set.push(`#${name} = :${name}`);
+          values[`:${name}`] = value;
+        }
+      };
+      field('dockerId', settings.dockerId);
+      field('owner', settings.owner);
+      field('leaseExpiresAt', settings.leaseSeconds === undefined ? undefined : Math.floor(nowMs / 1000) + settings.leaseSeconds);
+      const out = await doc.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { hostId, containerId },
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return parseItem(TrackedItem, out.Attributes, table, keyName(hostId, containerId));
+    },
+
+    async untrack(hostId, containerId) {
+      const out = await doc.send(new DeleteCommand({ TableName: table, Key: { hostId, containerId }, ReturnValues: 'ALL_OLD' }));
+      return out.Attributes !== undefined;
+    },
+
+    async get(hostId, containerId) {
+      const out = await doc.send(new GetCommand({ TableName: table, Key: { hostId, containerId }, ConsistentRead: true }));
+      return out.Item === undefined ? undefined : parseItem(TrackedItem, out.Item, table, keyName(hostId, containerId));
+    },
+
+    async readTracked(hostId, nowSeconds) {
+      const snapshot: TrackedSnapshot = { refs: [], pages: 0, items: 0, expired: 0 };
+      const pages = paginateQuery(
+        { client: doc },
+        {
+          TableName: table,
+          KeyConditionExpression: '#hostId = :hostId',
+          ExpressionAttributeNames: { '#hostId': 'hostId', '#containerId': 'containerId', '#dockerId': 'dockerId', '#lease': 'leaseExpiresAt' },
+          ExpressionAttributeValues: { ':hostId': hostId },
+          ProjectionExpression: '#containerId, #dockerId, #lease',
+          // A just-written track must be seen: the manager tracks before it creates (SPEC §3).
+          ConsistentRead: true,
+        },
+      );
+      for await (const page of pages) {
+        snapshot.pages++;
+        for (const raw of page.Items ?? []) {
+          snapshot.items++;
+          // A corrupt item may be some container's only protection: throw rather than skip it (S5).
+          const item = parseItem(TrackedProjection, raw, table, `${hostId}/?`);
+          if (item.leaseExpiresAt !== undefined && item.leaseExpiresAt < nowSeconds) {
+            snapshot.expired++;
+            continue;
+          }
+          snapshot.refs.push(item.dockerId === undefined ? { id: item.containerId } : { id: item.containerId, dockerId: item.dockerId });
+        }
+      }
+      return snapshot;
+    },
+
+    async list(hostId, options = {}) {
+      const limit = Math.min(Math.max(options.limit ?? 100, 1), MAX_PAGE_SIZE);
+      let startKey: z.infer<typeof TrackedCursor> | undefined;
+      if (options.cursor !== undefined) {
+        startKey = decodeCursor(TrackedCursor, options.cursor);
+        if (startKey.hostId !== hostId) throw invalidCursor();
+      }
+      const items: TrackedItem[] = [];
+      let lastKey: Record<string, unknown> | undefined = startKey;
+      // A page may come back short of `limit` (1 MB); keep reading until it is full or the end.
+      do {
+        const out = await doc.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: 'hostId = :hostId',
+            ExpressionAttributeValues: { ':hostId': hostId },
+            Limit: limit - items.length,
+            ConsistentRead: true,
+            ...(lastKey ? { ExclusiveStartKey: lastKey } : {}),
+          }),
+        );
+        for (const raw of out.Items ?? []) items.push(parseItem(TrackedItem, raw, table, `${hostId}/?`));
+        lastKey = out.LastEvaluatedKey;
+      } while (lastKey !== undefined && items.length < limit);
+      const next = lastKey === undefined ? undefined : TrackedCursor.safeParse(lastKey);
+      return { items, ...(next?.success ? { cursor: encodeCursor(next.data) } : {}) };
+    },
+  };
+}
