@@ -78,7 +78,7 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): Agen
     const names: Record<string, string> = {
       hostId: '--host-id / REAPER_HOST_ID',
       listen: '--listen / REAPER_AGENT_LISTEN',
-      hostKey: hostKey === undefined ? 'REAPER_AGENT_KEY (or --key-file): not set' : flags.keyFile ? '--key-file' : 'REAPER_AGENT_KEY',
+      hostKey: flags.keyFile ? '--key-file' : 'REAPER_AGENT_KEY',
       dockerHost: 'DOCKER_HOST',
       label: 'REAPER_LABEL',
       concurrency: 'REAPER_AGENT_CONCURRENCY',
@@ -87,6 +87,9 @@ export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): Agen
     };
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
+      if (key === 'hostKey' && hostKey === undefined) {
+        return "REAPER_AGENT_KEY is not set: give this host's key (hex) in it or in --key-file; `clawbox-reaper agent-key --host <id>` derives it from the master key";
+      }
       return `${names[key] ?? key}: ${issue.message}`;
     });
     throw new ConfigError(`invalid agent configuration:\n  - ${problems.join('\n  - ')}`);

@@ -14,7 +14,6 @@ export interface ReapServiceDeps {
   concurrency: number;
   logger: Logger;
   now?: () => number;
-  pollIntervalMs?: number;
 }
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
@@ -51,10 +50,8 @@ export function createReapService(deps: ReapServiceDeps) {
       );
     } else if (!request.dryRun && plan.orphans.length > 0) {
       removals = await removeOrphans(deps.docker, plan.orphans, {
-        stopTimeoutMs: request.stopTimeoutSeconds * 1000,
+        stopTimeoutSeconds: request.stopTimeoutSeconds,
         concurrency: deps.concurrency,
-        now,
-        ...(deps.pollIntervalMs === undefined ? {} : { pollIntervalMs: deps.pollIntervalMs }),
       });
     }
 

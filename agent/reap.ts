@@ -1,28 +1,30 @@
 /**
  * Carries out a plan's removals on the engine. The stop timeout is paid once per reap, not once
- * per container: every running orphan is signalled up front, each gets at most the timeout to
- * exit, and the ones that exit early or were never running are removed without waiting. Engine
- * calls go through one bounded queue; waiting for exits holds no slot in it.
+ * per container: every running orphan is stopped at once (Docker's stop: its StopSignal, at most
+ * the timeout, then SIGKILL; it returns as soon as the container exits), and each is removed the
+ * moment its stop returns. Orphans that were never running are removed straight away.
+ *
+ * Stops are mostly waiting, so they have their own, wider bound; removals, which are the engine's
+ * real work, share the `concurrency` bound.
  */
 import pLimit from 'p-limit';
 import type { DockerPort } from './docker.js';
-import { ExitWatcher } from './exit-watcher.js';
 import type { LabelledContainer } from './orphans.js';
 
 export interface RemovalResult {
   container: LabelledContainer;
   action: 'removed' | 'vanished' | 'failed';
-  /** It was running and is not any more (exited on its stop signal, or killed by the removal). */
+  /** It was running and is not any more. */
   stopped: boolean;
   error?: string;
 }
 
 export interface RemovalOptions {
-  stopTimeoutMs: number;
-  /** Engine calls in flight at once. */
+  stopTimeoutSeconds: number;
+  /** Removals in flight at once (REAPER_AGENT_CONCURRENCY). */
   concurrency: number;
-  pollIntervalMs?: number;
-  now?: () => number;
+  /** Stops in flight at once; default 8x concurrency. */
+  stopConcurrency?: number;
 }
 
 const ACTIVE = new Set(['running', 'paused', 'restarting']);
@@ -32,43 +34,31 @@ function message(error: unknown): string {
 }
 
 export async function removeOrphans(docker: DockerPort, orphans: readonly LabelledContainer[], options: RemovalOptions): Promise<RemovalResult[]> {
-  const now = options.now ?? Date.now;
-  const limit = pLimit(Math.max(1, options.concurrency));
-  const watcher = new ExitWatcher(docker, options.pollIntervalMs ?? 100, now);
+  const removals = pLimit(Math.max(1, options.concurrency));
+  const stops = pLimit(Math.max(1, options.stopConcurrency ?? options.concurrency * 8));
 
-  const remove = async (container: LabelledContainer, wasActive: boolean): Promise<RemovalResult> => {
+  const remove = async (container: LabelledContainer, stopped: boolean): Promise<RemovalResult> => {
     try {
-      const outcome = await limit(() => docker.remove(container.dockerId));
-      if (outcome === 'gone') return { container, action: 'vanished', stopped: false };
-      return { container, action: 'removed', stopped: wasActive };
+      // Forced, so a container that failed to stop, or was restarted by its policy, is killed here.
+      const outcome = await removals(() => docker.remove(container.dockerId));
+      if (outcome === 'gone') return { container, action: 'vanished', stopped };
+      return { container, action: 'removed', stopped: stopped || ACTIVE.has(container.state) };
     } catch (error) {
-      return { container, action: 'failed', stopped: false, error: message(error) };
+      return { container, action: 'failed', stopped, error: message(error) };
     }
   };
 
   const stopThenRemove = async (container: LabelledContainer): Promise<RemovalResult> => {
-    let exitedEarly = false;
     try {
-      // One queue slot for inspect + kill, so every signal goes out before idle removals start.
-      const outcome = await limit(async () => {
-        const signal = await docker.stopSignal(container.dockerId);
-        return signal === 'gone' ? 'gone' : docker.kill(container.dockerId, signal);
-      });
+      const outcome = await stops(() => docker.stop(container.dockerId, options.stopTimeoutSeconds));
       if (outcome === 'gone') return { container, action: 'vanished', stopped: false };
-      if (outcome === 'signalled') {
-        exitedEarly = await watcher.waitForExit(container.dockerId, now() + options.stopTimeoutMs);
-      }
+      return remove(container, outcome === 'stopped');
     } catch {
-      // Signalling failed (e.g. the engine is restarting): the forced removal below still kills
-      // it, and reports its own error if that fails too.
+      // The stop failed (e.g. the engine is overloaded): the forced removal still kills the
+      // container, and reports its own error if that fails too.
+      return remove(container, false);
     }
-    const result = await remove(container, true);
-    return exitedEarly && result.action !== 'removed' ? { ...result, stopped: true } : result;
   };
 
-  // Signals are queued before the removals of idle orphans so the stop timeouts start early.
-  const active = orphans.filter((c) => ACTIVE.has(c.state));
-  const idle = orphans.filter((c) => !ACTIVE.has(c.state));
-  const results = await Promise.all([...active.map(stopThenRemove), ...idle.map((c) => remove(c, false))]);
-  return results;
+  return Promise.all(orphans.map((c) => (ACTIVE.has(c.state) ? stopThenRemove(c) : remove(c, false))));
 }

@@ -23,17 +23,13 @@ beforeAll(async () => {
     dockerHost: engine.dockerHost,
     wrapDocker: (real): DockerPort => ({
       version: () => real.version(),
-      listLabelled: (o) => {
+      listLabelled: () => {
         faults.calls++;
-        return real.listLabelled(o);
+        return real.listLabelled();
       },
-      stopSignal: (id) => {
+      stop: (id, timeout) => {
         faults.calls++;
-        return real.stopSignal(id);
-      },
-      kill: (id, signal) => {
-        faults.calls++;
-        return real.kill(id, signal);
+        return real.stop(id, timeout);
       },
       remove: async (id) => {
         faults.calls++;

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The CLI is bundled into dist/ by `npm run build` (run automatically by `npm ci`/`npm install`).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+if (!existsSync(cli)) {
+  process.stderr.write('clawbox-reaper: dist/cli.js is missing; run `npm run build` in the project first\n');
+  process.exit(2);
+}
+await import(cli);
