@@ -5,21 +5,40 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 export interface CallRecord {
+  /** The low-level command name, e.g. QueryCommand, PutItemCommand, UpdateItemCommand. */
   command: string;
   table: string | undefined;
+  /** `:hostId` of a Query on a host partition, when there is one. */
+  hostId: string | undefined;
+  /** True when the call continues a paginated read (ExclusiveStartKey set). */
+  continued: boolean;
+  /** 1-based count of calls with the same command and table so far. */
+  n: number;
 }
 
-interface InitializeArgs {
-  input: { TableName?: unknown };
+interface InitializeInput {
+  TableName?: unknown;
+  ExclusiveStartKey?: unknown;
+  ExpressionAttributeValues?: Record<string, unknown>;
 }
 
-/** Records every command sent through `client` (commandName and TableName). */
+function describeCall(commandName: unknown, input: InitializeInput, counters: Map<string, number>): CallRecord {
+  const command = String(commandName);
+  const table = typeof input.TableName === 'string' ? input.TableName : undefined;
+  const key = `${command} ${table}`;
+  const n = (counters.get(key) ?? 0) + 1;
+  counters.set(key, n);
+  const hostId = input.ExpressionAttributeValues?.[':hostId'];
+  return { command, table, hostId: typeof hostId === 'string' ? hostId : undefined, continued: input.ExclusiveStartKey !== undefined, n };
+}
+
+/** Records every command sent through `client`. */
 export function recordCalls(client: DynamoDBClient): CallRecord[] {
   const calls: CallRecord[] = [];
+  const counters = new Map<string, number>();
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = (args as InitializeArgs).input;
-      calls.push({ command: String(context.commandName), table: typeof input.TableName === 'string' ? input.TableName : undefined });
+      calls.push(describeCall(context.commandName, (args as { input: InitializeInput }).input, counters));
       return next(args);
     },
     { step: 'initialize', name: 'test-record-calls', override: true },
@@ -27,26 +46,13 @@ export function recordCalls(client: DynamoDBClient): CallRecord[] {
   return calls;
 }
 
-/**
- * Makes the calls for which `shouldFail(command, table, n)` is true (n = 1-based count of calls of
- * that command to that table) throw `makeError()` instead of reaching the server.
- */
-export function injectFailures(
-  client: DynamoDBClient,
-  shouldFail: (command: string, table: string | undefined, n: number) => boolean,
-  makeError: () => Error,
-): { failures: number } {
+/** Makes the calls for which `shouldFail(call)` is true throw `makeError()` instead of reaching the server. */
+export function injectFailures(client: DynamoDBClient, shouldFail: (call: CallRecord) => boolean, makeError: () => Error): { failures: number } {
   const counters = new Map<string, number>();
   const state = { failures: 0 };
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const input = (args as InitializeArgs).input;
-      const table = typeof input.TableName === 'string' ? input.TableName : undefined;
-      const command = String(context.commandName);
-      const key = `${command} ${table}`;
-      const n = (counters.get(key) ?? 0) + 1;
-      counters.set(key, n);
-      if (shouldFail(command, table, n)) {
+      if (shouldFail(describeCall(context.commandName, (args as { input: InitializeInput }).input, counters))) {
         state.failures++;
         throw makeError();
       }

@@ -132,7 +132,7 @@ describe('tracked', () => {
     expect(snapshot.pages).toBe(queries.length);
 
     const failing = dynamo.newClient();
-    injectFailures(failing, (command, _table, n) => command === 'QueryCommand' && n === 2, () => sdkError('InternalServerError', 500));
+    injectFailures(failing, (call) => call.command === 'QueryCommand' && call.n === 2, () => sdkError('InternalServerError', 500));
     const broken = createStore({ client: failing, prefix: dynamo.prefix, now });
     await expect(broken.tracked.readTracked('h-big', Math.floor(nowMs / 1000))).rejects.toThrow(/InternalServerError/);
   });
@@ -208,14 +208,14 @@ describe('reports', () => {
 
   it('retries a throttled write with backoff', async () => {
     const client = dynamo.newClient();
-    const state = injectFailures(client, (command, _t, n) => command === 'PutItemCommand' && n <= 3, () => sdkError('ProvisionedThroughputExceededException', 400));
+    const state = injectFailures(client, (call) => call.command === 'PutItemCommand' && call.n <= 3, () => sdkError('ProvisionedThroughputExceededException', 400));
     const throttled = createStore({ client, prefix: dynamo.prefix, now });
     await throttled.reports.putReport(reportInput('h-throttle', 'run-throttle', '2026-11-27T10:00:00.000Z'));
     expect(state.failures).toBe(3);
     expect(await store.reports.reportsForRun('run-throttle')).toHaveLength(1);
     // A client error is not retried.
     const bad = dynamo.newClient();
-    const badState = injectFailures(bad, (command) => command === 'PutItemCommand', () => sdkError('ValidationException', 400));
+    const badState = injectFailures(bad, (call) => call.command === 'PutItemCommand', () => sdkError('ValidationException', 400));
     await expect(createStore({ client: bad, prefix: dynamo.prefix, now }).reports.putReport(reportInput('h-throttle', 'run-throttle2', '2026-11-27T10:00:00.000Z'))).rejects.toThrow(/ValidationException/);
     expect(badState.failures).toBe(1);
   });

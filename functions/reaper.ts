@@ -1,0 +1,47 @@
+/**
+ * The reaper function's Lambda entry (functions/reaper): the only module of the reaper that reads
+ * process.env and builds AWS clients. Built once per container, on the first invocation, and
+ * reused: config, clients and the cached master key survive between runs.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
+import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
+import { ssmMasterKey, staticMasterKey, type MasterKeyProvider } from './reaper/master-key.js';
+import { createReaper } from './reaper/run.js';
+import { createStore } from './store/index.js';
+
+export interface ReaperFromEnvOptions {
+  env: NodeJS.ProcessEnv;
+  /** Default: a client configured by the SDK's own conventions (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, …). */
+  dynamo?: DynamoDBClient;
+  ssm?: SSMClient;
+  logger?: Logger;
+  now?: () => number;
+}
+
+/** Builds the handler from an environment (the Lambda entry; the local stack can call it too). */
+export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: ReaperHandler; config: Readonly<ReaperConfig> } {
+  const config = loadReaperConfig(options.env);
+  const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'reaper' });
+  // Bounded DynamoDB calls: a hung request must not eat the time kept for writing reports.
+  const dynamo = options.dynamo ?? new DynamoDBClient({ requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 } });
+  const store = createStore({ client: dynamo, prefix: config.tablePrefix, reportTtlDays: config.reportTtlDays, ...(options.now ? { now: options.now } : {}) });
+  let masterKey: MasterKeyProvider;
+  if (config.masterKey !== undefined) masterKey = staticMasterKey(config.masterKey);
+  else {
+    const ssm = options.ssm ?? new SSMClient({});
+    masterKey = ssmMasterKey({ ssm, parameterName: config.masterKeyParam ?? '' });
+  }
+  const reaper = createReaper({ store, masterKey, logger, settings: config, ...(options.now ? { now: options.now } : {}) });
+  return { handler: createReaperHandler({ reaper, logger, ...(options.now ? { now: options.now } : {}) }), config };
+}
+
+let built: ReaperHandler | undefined;
+
+export const handler = async (event: unknown, context: LambdaContextLike) => {
+  // A bad configuration throws on every invocation, with every problem listed, until fixed.
+  built ??= createReaperFromEnv({ env: process.env }).handler;
+  return built(event, context);
+};

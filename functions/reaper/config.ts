@@ -1,0 +1,124 @@
+/**
+ * The reaper function's configuration (SPEC §7): one zod schema over the environment, parsed once
+ * at start into a frozen object; every problem is listed in one error. Integers are parsed
+ * strictly (digits only), so "", "1e3" or "12s" are refused rather than coerced into surprises
+ * such as a grace of 0.
+ */
+import { z } from 'zod';
+import { LIMITS } from '../../agent/contract.js';
+import { decodeKey } from '../../lib/signing.js';
+import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
+
+export class ReaperConfigError extends Error {
+  override name = 'ReaperConfigError';
+}
+
+const int = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d{1,10}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((value) => value ?? fallback);
+
+const ReaperEnv = z
+  .object({
+    REAPER_TABLE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{0,200}$/, 'must be letters, digits, _ . - (a DynamoDB table name prefix)')
+      .optional()
+      .transform((value) => value ?? DEFAULT_TABLE_PREFIX),
+    REAPER_GRACE_SECONDS: int(0, LIMITS.graceSeconds, 120),
+    REAPER_STOP_TIMEOUT_SECONDS: int(0, LIMITS.stopTimeoutSeconds, 5),
+    REAPER_MAX_REAP: int(0, LIMITS.maxReap, 100),
+    REAPER_HOST_CONCURRENCY: int(1, 1024, 32),
+    REAPER_REPORT_TTL_DAYS: int(1, 3650, 90),
+    /** One agent call's time limit (the run's deadline may cut it shorter). */
+    REAPER_AGENT_TIMEOUT_SECONDS: int(1, 900, 120),
+    /** Agent calls per host, the first included; only network errors and 5xx are retried. */
+    REAPER_AGENT_ATTEMPTS: int(1, 10, 3),
+    /** Time kept at the end of the Lambda's run for writing reports (S8). */
+    REAPER_REPORT_MARGIN_SECONDS: int(1, 120, 10),
+    REAPER_MASTER_KEY: z
+      .string()
+      .optional()
+      .superRefine((value, ctx) => {
+        if (value === undefined) return;
+        try {
+          decodeKey(value, 'REAPER_MASTER_KEY');
+        } catch (error) {
+          // decodeKey's messages never contain the key itself (S9).
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      }),
+    REAPER_MASTER_KEY_PARAM: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_.\-/]{1,1010}$/, 'must be an SSM parameter name starting with /')
+      .optional(),
+    REAPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().transform((value) => value ?? 'info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.REAPER_MASTER_KEY === undefined && env.REAPER_MASTER_KEY_PARAM === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REAPER_MASTER_KEY'], message: 'set REAPER_MASTER_KEY (hex, locally) or REAPER_MASTER_KEY_PARAM (an SSM SecureString name, on AWS)' });
+    }
+    if (env.REAPER_MASTER_KEY !== undefined && env.REAPER_MASTER_KEY_PARAM !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REAPER_MASTER_KEY_PARAM'], message: 'set only one of REAPER_MASTER_KEY and REAPER_MASTER_KEY_PARAM' });
+    }
+  });
+
+/** The settings a run uses; tests and the local stack build this directly. */
+export interface ReapSettings {
+  graceSeconds: number;
+  stopTimeoutSeconds: number;
+  maxReap: number;
+  hostConcurrency: number;
+  agentTimeoutMs: number;
+  agentAttempts: number;
+  reportMarginMs: number;
+}
+
+export interface ReaperConfig extends ReapSettings {
+  tablePrefix: string;
+  reportTtlDays: number;
+  /** Hex; named so the logger's redaction covers it if a config is ever logged (S9). */
+  masterKey: string | undefined;
+  masterKeyParam: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
+  graceSeconds: 120,
+  stopTimeoutSeconds: 5,
+  maxReap: 100,
+  hostConcurrency: 32,
+  agentTimeoutMs: 120_000,
+  agentAttempts: 3,
+  reportMarginMs: 10_000,
+});
+
+/** Parses the environment once; throws ReaperConfigError listing every problem. */
+export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig> {
+  // An empty variable means "not set", the way shells and CloudFormation parameters produce it.
+  const present = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('REAPER_') && value !== undefined && value.trim() !== ''));
+  const result = ReaperEnv.safeParse(present);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? '(environment)')}: ${issue.message}`);
+    throw new ReaperConfigError(`invalid reaper configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const e = result.data;
+  return Object.freeze({
+    tablePrefix: e.REAPER_TABLE_PREFIX,
+    graceSeconds: e.REAPER_GRACE_SECONDS,
+    stopTimeoutSeconds: e.REAPER_STOP_TIMEOUT_SECONDS,
+    maxReap: e.REAPER_MAX_REAP,
+    hostConcurrency: e.REAPER_HOST_CONCURRENCY,
+    reportTtlDays: e.REAPER_REPORT_TTL_DAYS,
+    agentTimeoutMs: e.REAPER_AGENT_TIMEOUT_SECONDS * 1000,
+    agentAttempts: e.REAPER_AGENT_ATTEMPTS,
+    reportMarginMs: e.REAPER_REPORT_MARGIN_SECONDS * 1000,
+    masterKey: e.REAPER_MASTER_KEY?.trim(),
+    masterKeyParam: e.REAPER_MASTER_KEY_PARAM,
+    logLevel: e.REAPER_LOG_LEVEL,
+  });
+}

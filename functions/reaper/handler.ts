@@ -1,0 +1,38 @@
+/**
+ * The Lambda handler over a reaper: event → run request, deadline from the Lambda context.
+ * Built by a factory so tests and the local stack invoke exactly what Lambda invokes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../lib/logger.js';
+import { InvalidEventError, runRequestFromEvent } from './events.js';
+import type { Reaper, RunResult } from './run.js';
+
+/** The part of the Lambda context the reaper uses. */
+export interface LambdaContextLike {
+  getRemainingTimeInMillis(): number;
+  awsRequestId?: string;
+}
+
+export type ReaperHandler = (event: unknown, context: LambdaContextLike) => Promise<RunResult>;
+
+export function createReaperHandler(deps: { reaper: Reaper; logger: Logger; now?: () => number; newRunId?: () => string }): ReaperHandler {
+  const now = deps.now ?? Date.now;
+  return async (event, context) => {
+    // Taken first: everything after, the registry reads included, runs on the Lambda's clock.
+    const deadlineAt = now() + context.getRemainingTimeInMillis();
+    let request;
+    try {
+      request = runRequestFromEvent(event, deps.newRunId ?? randomUUID);
+    } catch (error) {
+      if (error instanceof InvalidEventError) deps.logger.error({ err: error, awsRequestId: context.awsRequestId }, 'reaper invoked with an invalid event; nothing was run');
+      throw error;
+    }
+    try {
+      return await deps.reaper.run({ ...request, deadlineAt });
+    } catch (error) {
+      // Only the run's own setup can throw (the host listing): no host was contacted.
+      deps.logger.error({ err: error, runId: request.runId, trigger: request.trigger, awsRequestId: context.awsRequestId }, 'reap run failed before any host was contacted');
+      throw error;
+    }
+  };
+}

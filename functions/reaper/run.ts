@@ -1,0 +1,199 @@
+/**
+ * A reap run across the fleet: one command per host, bounded concurrency, one deadline.
+ *
+ * S8 in three parts: each host's work is isolated (reapHost never throws); every agent call is
+ * abandoned at the work deadline (the Lambda's end minus a margin kept for writing reports); a
+ * host whose turn comes after that gets a `timeout` report without being contacted.
+ */
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import { createAgentClient } from '../../lib/agent-client.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Store } from '../store/index.js';
+import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
+import type { ReapSettings } from './config.js';
+import { createHostReaper, type AgentClientFactory, type HostOutcome, type RunContext } from './host-reap.js';
+import type { MasterKeyProvider } from './master-key.js';
+import { describe } from './outcome.js';
+
+export interface ReaperDeps {
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports'>;
+  masterKey: MasterKeyProvider;
+  logger: Logger;
+  settings: ReapSettings;
+  /** Builds the signed client for one host; default: lib/agent-client over global fetch. */
+  agentClient?: AgentClientFactory;
+  /** Epoch ms; drives snapshots, deadlines and request signatures alike. */
+  now?: () => number;
+  /** For retry jitter. */
+  random?: () => number;
+}
+
+export interface RunRequest {
+  runId?: string;
+  trigger: Trigger;
+  /** Only these hosts (when registered and enabled); default: every enabled host. */
+  hosts?: readonly string[];
+  dryRun?: boolean;
+  /** Lifts maxReap (S4); on-demand runs only. */
+  force?: boolean;
+  /** Epoch ms by which the run must have written every report (the Lambda's end). */
+  deadlineAt: number;
+}
+
+export interface SkippedHost {
+  hostId: string;
+  reason: 'not-registered' | 'disabled';
+}
+
+export interface RunResult {
+  runId: string;
+  trigger: Trigger;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  dryRun: boolean;
+  force: boolean;
+  hosts: HostOutcome[];
+  /** Requested hosts that were not reaped and got no report. */
+  skipped: SkippedHost[];
+  statuses: Partial<Record<ReportStatus, number>>;
+}
+
+export class ForceNotAllowedError extends Error {
+  override name = 'ForceNotAllowedError';
+}
+
+export interface Reaper {
+  run(request: RunRequest): Promise<RunResult>;
+}
+
+/** A host item that does not parse still gets a report (S8); this stand-in is never contacted. */
+function brokenHost(hostId: string): Host {
+  const at = new Date(0).toISOString();
+  return { hostId, agentUrl: 'http://invalid.invalid', enabled: true, createdAt: at, updatedAt: at };
+}
+
+export function createReaper(deps: ReaperDeps): Reaper {
+  const now = deps.now ?? Date.now;
+  const reapHost = createHostReaper({
+    store: deps.store,
+    settings: deps.settings,
+    agentClient: deps.agentClient ?? createAgentClient,
+    now,
+    random: deps.random ?? Math.random,
+    logger: deps.logger,
+  });
+
+  async function selectHosts(requested: readonly string[] | undefined) {
+    // One Scan (all pages) whether or not hosts were named: the reaper's role may Scan, not Get.
+    const listing = await deps.store.hosts.list();
+    const wanted = requested === undefined ? undefined : new Set(requested);
+    const selected = listing.hosts.filter((h) => (wanted ? wanted.has(h.hostId) && h.enabled : h.enabled));
+    const skipped: SkippedHost[] = [];
+    if (wanted) {
+      const known = new Map(listing.hosts.map((h) => [h.hostId, h]));
+      const invalidIds = new Set(listing.invalid.map((i) => i.hostId));
+      for (const hostId of wanted) {
+        const host = known.get(hostId);
+        if (host && !host.enabled) skipped.push({ hostId, reason: 'disabled' });
+        else if (!host && !invalidIds.has(hostId)) skipped.push({ hostId, reason: 'not-registered' });
+      }
+    }
+    const broken = listing.invalid.flatMap((i) => (i.hostId !== undefined && (!wanted || wanted.has(i.hostId)) ? [{ hostId: i.hostId, problem: i.problem }] : []));
+    return { selected, skipped, broken };
+  }
+
+  return {
+    async run(request) {
+      const force = request.force ?? false;
+      if (force && request.trigger !== 'api') throw new ForceNotAllowedError('force lifts maxReap on explicit on-demand runs only (S4)');
+      const runId = request.runId ?? randomUUID();
+      const dryRun = request.dryRun ?? false;
+      const startedMs = now();
+      const log = deps.logger.child({ runId, trigger: request.trigger });
+      const workDeadline = request.deadlineAt - deps.settings.reportMarginMs;
+
+      const { selected, skipped, broken } = await selectHosts(request.hosts);
+
+      let masterKey: string | Error;
+      try {
+        masterKey = await deps.masterKey();
+      } catch (error) {
+        masterKey = error instanceof Error ? error : new Error(describe(error));
+      }
+
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new Error('run deadline')), Math.max(0, workDeadline - now()));
+      const ctx: RunContext = {
+        runId,
+        trigger: request.trigger,
+        startedAt: new Date(startedMs).toISOString(),
+        dryRun,
+        force,
+        workDeadline,
+        deadlineAt: request.deadlineAt,
+        signal: abort.signal,
+        masterKey,
+      };
+      const limit = pLimit(deps.settings.hostConcurrency);
+      let outcomes: HostOutcome[];
+      try {
+        outcomes = await Promise.all([
+          ...selected.map((host) => limit(() => reapHost(host, ctx))),
+          ...broken.map(({ hostId, problem }) =>
+            limit(() => reapHost(brokenHost(hostId), { ...ctx, masterKey: new Error(`host item is invalid (${problem})`) })),
+          ),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+
+      const finishedMs = now();
+      const statuses: Partial<Record<ReportStatus, number>> = {};
+      for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+      const result: RunResult = {
+        runId,
+        trigger: request.trigger,
+        startedAt: ctx.startedAt,
+        finishedAt: new Date(finishedMs).toISOString(),
+        durationMs: finishedMs - startedMs,
+        dryRun,
+        force,
+        hosts: outcomes,
+        skipped,
+        statuses,
+      };
+      logSummary(log, result);
+      return result;
+    },
+  };
+}
+
+const QUIET: ReadonlySet<ReportStatus> = new Set(['ok', 'dry-run']);
+
+/** The run's one log line (S9: ids, statuses and messages only; never keys or signatures). */
+function logSummary(log: Logger, result: RunResult): void {
+  const notOk = result.hosts.filter((h) => !QUIET.has(h.status));
+  const unwritten = result.hosts.filter((h) => !h.reportWritten).map((h) => h.hostId);
+  const totals = { removed: 0, failed: 0, orphans: 0 };
+  for (const h of result.hosts) {
+    totals.removed += h.counts?.removed ?? 0;
+    totals.failed += h.counts?.failed ?? 0;
+    totals.orphans += h.counts?.orphans ?? 0;
+  }
+  const line = {
+    hosts: result.hosts.length,
+    statuses: result.statuses,
+    ...totals,
+    dryRun: result.dryRun,
+    force: result.force,
+    durationMs: result.durationMs,
+    ...(notOk.length ? { problems: notOk.slice(0, 20).map((h) => ({ hostId: h.hostId, status: h.status, error: h.error })) } : {}),
+    ...(result.skipped.length ? { skipped: result.skipped } : {}),
+    ...(unwritten.length ? { reportsNotWritten: unwritten } : {}),
+  };
+  if (unwritten.length) log.error(line, 'reap run finished; some reports could not be written');
+  else if (notOk.length) log.warn(line, 'reap run finished with problems');
+  else log.info(line, 'reap run finished');
+}
