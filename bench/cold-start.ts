@@ -1,7 +1,8 @@
 /**
- * Cold start of the reaper Lambda bundle: wall time of a fresh node process that imports
- * dist/lambda/reaper/index.mjs (what Lambda's init phase pays for our code), against an empty
- * node process in the same run, plus the bundle's size. Goal: median ≤ 100 ms.
+ * Cold start of the reaper Lambda bundle: how long a fresh node process takes to import
+ * dist/lambda/reaper/index.mjs (what Lambda's init phase pays for our code, timed inside the
+ * child), the child's wall time against an empty node process in the same run (node's own boot,
+ * which no build changes), and the bundle's size. Goal: import median ≤ 100 ms.
  *
  *   npm run build && npx tsx bench/cold-start.ts [bundle.mjs] [--runs 5] [--json]
  *
@@ -9,8 +10,8 @@
  * REAPER_* names, a region) but no credentials and no network: importing must not call out.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const COLD_START_GOAL_MS = 100;
@@ -26,20 +27,26 @@ export interface ColdStartOptions {
 
 export interface ColdStartFigures {
   bundle: string;
+  /** The entry file, index.mjs. */
   bundleKB: number;
-  sourceMapKB: number | null;
+  /** Every .mjs beside it (the entry plus its chunks, some of them only loaded on demand). */
+  totalKB: number;
+  /** Every .map beside it. */
+  sourceMapKB: number;
   runs: number;
-  /** Median wall time of `node` importing the bundle, spawn to exit. */
+  /** Median of the import() of the bundle, timed inside each fresh child: the figure the goal is on. */
   medianMs: number;
+  /** Median wall time of `node` importing the bundle, spawn to exit. */
+  wallMedianMs: number;
   /** Median wall time of an empty `node` process, spawn to exit. */
   baselineMedianMs: number;
-  /** medianMs - baselineMedianMs: what the bundle itself adds. */
+  /** wallMedianMs - baselineMedianMs: what the bundle adds to a process. */
   overheadMs: number;
-  /** Median of the import() alone, timed inside the child. */
-  importMedianMs: number;
   samplesMs: number[];
+  wallSamplesMs: number[];
   baselineSamplesMs: number[];
   goalMs: number;
+  /** medianMs ≤ goalMs. */
   withinGoal: boolean;
 }
 
@@ -53,6 +60,13 @@ function median(values: number[]): number {
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+/** Bytes of the files under dir whose names end with suffix. */
+function sizeOf(dir: string, suffix: string): number {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(suffix))
+    .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+}
+
 function childEnv(nodeOptions: string): NodeJS.ProcessEnv {
   // Credentials are deliberately absent: an import that needs them is a bug worth seeing.
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
@@ -61,6 +75,8 @@ function childEnv(nodeOptions: string): NodeJS.ProcessEnv {
     NODE_OPTIONS: nodeOptions,
     AWS_REGION: 'us-east-1',
     AWS_EC2_METADATA_DISABLED: 'true',
+    // The SDK warns on Node < 22 (Lambda runs nodejs22.x); printing that is no part of a cold start.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     REAPER_TABLE_PREFIX: 'clawbox-reaper-bench-',
     REAPER_MASTER_KEY_PARAM: '/clawbox-reaper/bench/master-key',
     REAPER_REAPER_FUNCTION_NAME: 'clawbox-reaper-bench-reaper',
@@ -95,29 +111,31 @@ export function measureColdStart(options: ColdStartOptions = {}): ColdStartFigur
   // One untimed run of each warms the page cache, as a real container's disk would be.
   timeProcess(emptyScript, env);
   timeProcess(importScript, env);
-  const samples: number[] = [];
+  const walls: number[] = [];
   const baseline: number[] = [];
   const imports: number[] = [];
   for (let i = 0; i < runs; i++) {
     // Interleaved, so a noisy neighbour affects both series alike.
     baseline.push(timeProcess(emptyScript, env).wallMs);
     const run = timeProcess(importScript, env);
-    samples.push(run.wallMs);
+    walls.push(run.wallMs);
     imports.push(run.importMs);
   }
-  const mapPath = `${bundle}.map`;
-  const medianMs = round(median(samples));
+  const medianMs = round(median(imports));
+  const wallMedianMs = round(median(walls));
   const baselineMedianMs = round(median(baseline));
   return {
     bundle,
     bundleKB: round(statSync(bundle).size / 1024),
-    sourceMapKB: existsSync(mapPath) ? round(statSync(mapPath).size / 1024) : null,
+    totalKB: round(sizeOf(dirname(bundle), '.mjs') / 1024),
+    sourceMapKB: round(sizeOf(dirname(bundle), '.map') / 1024),
     runs,
     medianMs,
+    wallMedianMs,
     baselineMedianMs,
-    overheadMs: round(medianMs - baselineMedianMs),
-    importMedianMs: round(median(imports)),
-    samplesMs: samples.map(round),
+    overheadMs: round(wallMedianMs - baselineMedianMs),
+    samplesMs: imports.map(round),
+    wallSamplesMs: walls.map(round),
     baselineSamplesMs: baseline.map(round),
     goalMs: COLD_START_GOAL_MS,
     withinGoal: medianMs <= COLD_START_GOAL_MS,
@@ -133,11 +151,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (args.includes('--json')) {
     console.log(JSON.stringify(figures, null, 2));
   } else {
-    console.log(`bundle          ${figures.bundle} (${figures.bundleKB} KB, map ${figures.sourceMapKB ?? '-'} KB)`);
-    console.log(`cold start      median ${figures.medianMs} ms over ${figures.runs} fresh processes [${figures.samplesMs.join(', ')}]`);
+    console.log(`bundle          ${figures.bundle}: ${figures.bundleKB} KB (with chunks ${figures.totalKB} KB, maps ${figures.sourceMapKB} KB)`);
+    console.log(`import          median ${figures.medianMs} ms over ${figures.runs} fresh processes [${figures.samplesMs.join(', ')}]`);
+    console.log(`process wall    median ${figures.wallMedianMs} ms [${figures.wallSamplesMs.join(', ')}]`);
     console.log(`empty node      median ${figures.baselineMedianMs} ms [${figures.baselineSamplesMs.join(', ')}]`);
-    console.log(`bundle adds     ${figures.overheadMs} ms (import() alone: median ${figures.importMedianMs} ms)`);
-    console.log(`goal            ≤ ${figures.goalMs} ms: ${figures.withinGoal ? 'met' : 'MISSED'}`);
+    console.log(`bundle adds     ${figures.overheadMs} ms to a process`);
+    console.log(`goal            import ≤ ${figures.goalMs} ms: ${figures.withinGoal ? 'met' : 'MISSED'}`);
   }
   process.exitCode = figures.withinGoal ? 0 : 1;
 }

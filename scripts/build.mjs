@@ -45,9 +45,18 @@ for (const name of ['reaper', 'api']) {
   jobs.push(
     build({
       ...common,
-      entryPoints: [`functions/${name}.ts`],
-      outfile: join(outdir, 'lambda', name, 'index.mjs'),
+      entryPoints: { index: `functions/${name}.ts` },
+      outdir: join(outdir, 'lambda', name),
+      outExtension: { '.js': '.mjs' },
+      // Modules reached only by dynamic import() (the SDK's SSO/INI/process/web-identity
+      // credential providers, unused in Lambda, which has env credentials) go to chunks that are
+      // never loaded: a fifth less code to compile at cold start.
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
       minify: true,
+      // Maps without the sources: a third of the size, and --enable-source-maps parses the map
+      // of every module at load; file:line is all a stack trace needs.
+      sourcesContent: false,
       // ESM builds of the SDK (dist-es) tree-shake; its CommonJS builds (the default `main` for
       // platform node) bring whole clients along: ~40% smaller, far less to parse at cold start.
       mainFields: ['module', 'main'],
