@@ -4,7 +4,7 @@
  * the user's own engine. `stop()` removes every container it holds and then the engine, by PID.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,10 +45,11 @@ async function waitForPing(docker: Docker, child: ChildProcess, logPath: string)
 }
 
 function launch(dir: string): ChildProcess {
-  if (!existsSync('/usr/sbin/dockerd') && !existsSync('/usr/bin/dockerd')) throw new Error('dockerd is not installed: apt-get install -y docker.io');
+  const dockerd = ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => existsSync(p));
+  if (!dockerd) throw new Error('dockerd is not installed: apt-get install -y docker.io');
   const log = openSync(join(dir, 'dockerd.log'), 'a');
   return spawn(
-    'dockerd',
+    dockerd,
     [
       '--data-root', join(dir, 'data'),
       '--exec-root', join(dir, 'exec'),
@@ -71,6 +72,31 @@ async function importImage(socketPath: string, dir: string): Promise<void> {
   const tarPath = join(dir, 'image.tar');
   execFileSync('tar', ['-C', root, '-cf', tarPath, '.']);
   execFileSync('docker', ['-H', `unix://${socketPath}`, 'import', tarPath, TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A crashed engine leaves its data-root bind mount (and overlay mounts) behind; detach them. */
+function unmountBelow(dir: string): void {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((path) => path === dir || path.startsWith(`${dir}/`))
+    .reverse();
+  for (const path of mounts) {
+    try {
+      execFileSync('umount', ['-l', path], { stdio: 'ignore' });
+    } catch {
+      // Already detached with its parent.
+    }
+  }
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function startEngine(): Promise<Engine> {
@@ -104,10 +130,24 @@ export async function startEngine(): Promise<Engine> {
       return child.pid ?? -1;
     },
     async kill() {
+      // A crash of the engine: dockerd and its containerd die at once; the containers' shims
+      // live on, as on a real host, and the restarted engine reattaches to them.
+      const containerdPid = readPid(join(dir, 'exec', 'containerd', 'containerd.pid'));
       await terminate('SIGKILL');
-      // dockerd's containerd and shims outlive a SIGKILL; they are reattached on restart.
+      if (containerdPid) {
+        try {
+          process.kill(containerdPid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      await sleep(200);
     },
     async restart() {
+      // A crashed containerd leaves its sockets behind; the new one must bind afresh.
+      for (const stale of ['containerd.sock', 'containerd.sock.ttrpc', 'containerd-debug.sock', 'containerd.pid']) {
+        rmSync(join(dir, 'exec', 'containerd', stale), { force: true });
+      }
       child = launch(dir);
       await waitForPing(docker, child, join(dir, 'dockerd.log'));
     },
@@ -122,6 +162,14 @@ export async function startEngine(): Promise<Engine> {
         // The engine may already be down; it is stopped below either way.
       }
       await terminate('SIGTERM');
+      // After a kill() the engine's containerd may have outlived it: stop it by its pidfile.
+      const pid = readPid(join(dir, 'exec', 'containerd', 'containerd.pid'));
+      try {
+        if (pid) process.kill(pid, 'SIGTERM');
+      } catch {
+        // No such process: nothing left running.
+      }
+      unmountBelow(dir);
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
