@@ -41,8 +41,8 @@ export function installErrorHandling(app: Hono<any>, options: ErrorHandlingOptio
 }
 
 /** Summarises zod issues without echoing the (possibly huge or hostile) input. */
-export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
+export function describeIssues(error: z.ZodError, root = 'body'): { path: string; message: string }[] {
+  return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || `(${root})`, message: issue.message }));
 }
 
 export function requireJsonContentType(c: Context): void {
@@ -63,6 +63,6 @@ export function parseJson<S extends z.ZodType>(schema: S, text: string): z.infer
 
 export function parseValue<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw badRequest('validation_failed', `${what} does not match the contract`, describeIssues(result.error));
+  if (!result.success) throw badRequest('validation_failed', `${what} does not match the contract`, describeIssues(result.error, what));
   return result.data;
 }

@@ -1,0 +1,287 @@
+/**
+ * The control-plane API (SPEC §6) as a Hono app: the host registry, the tracked registry,
+ * on-demand reaps and the audit trail. A factory: the store, the way a run is started and the
+ * auth middleware are passed in, so the Lambda entry (IAM auth at API Gateway, runs as async
+ * invocations of the reaper function), the local stack (a bearer token, runs in process) and the
+ * tests all serve this same app.
+ *
+ * Every path param, query string and body is parsed with the contract's schemas (ids strict,
+ * unknown fields and query parameters refused); handlers throw typed errors and the one onError
+ * of lib/http.ts answers `{ error: { code, message, details? } }`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { AppError, conflict, unavailable } from '../../lib/errors.js';
+import { installErrorHandling } from '../../lib/http.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Store } from '../store/index.js';
+import type { ReportItem } from '../store/schemas.js';
+import {
+  HostParams,
+  HostPutBody,
+  NoQuery,
+  ReapStartBody,
+  ReportsQuery,
+  RunParams,
+  TrackedListQuery,
+  TrackedParams,
+  TrackPutBody,
+  type HostList,
+  type ReapStarted,
+  type ReportPageBody,
+  type RunView,
+  type TrackedList,
+} from './contract.js';
+import { readJsonBody, readParams, readQuery } from './request.js';
+import { RecentRuns, type StartedRun } from './runs.js';
+
+/** What the reaper function is asked to run: exactly its on-demand event (functions/reaper/events.ts). */
+export interface StartRunRequest {
+  runId: string;
+  /** Only these hosts; absent: every enabled host. */
+  hosts?: string[];
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+/**
+ * Hands a run off and resolves once it is handed off, not when it ends (an async Lambda
+ * invocation on AWS, an un-awaited in-process run locally). Rejects when the run was not started.
+ */
+export type StartRun = (request: StartRunRequest) => Promise<void>;
+
+export interface ApiAppDeps {
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports'>;
+  startRun: StartRun;
+  logger: Logger;
+  /** Runs before every /v1 route (the local bearer token); absent on AWS, where API Gateway does IAM auth. */
+  auth?: MiddlewareHandler;
+  now?: () => number;
+  newRunId?: () => string;
+  /** Request bodies larger than this are refused with 413; default 1 MiB. */
+  bodyLimitBytes?: number;
+  /**
+   * Whether a run this process started has ended (true), is still going (false), or is not known
+   * here (undefined). The local stack knows; on AWS the run lives in another function.
+   */
+  runFinished?: (runId: string) => boolean | undefined;
+}
+
+export const DEFAULT_API_BODY_LIMIT = 1024 * 1024;
+
+/** Reads `runHosts` (how many hosts the run covers) from a report, once the store and reaper record it. */
+const DeclaredRunHosts = z.object({ runHosts: z.number().int().min(0) });
+
+/**
+ * A run is done when every host it covers has a report. The count comes from the reports
+ * themselves when they carry `runHosts`; otherwise from this process's own record of the run.
+ */
+function runDone(reports: ReportItem[], started: StartedRun | undefined, finished: boolean | undefined): boolean {
+  const reported = new Set(reports.map((r) => r.hostId));
+  for (const report of reports) {
+    const declared = DeclaredRunHosts.safeParse(report);
+    if (declared.success) return reported.size >= declared.data.runHosts;
+  }
+  // A run that ended in process is done even if some host got no report (deleted mid-run, or the
+  // run failed before any host was contacted): nothing more will come.
+  if (finished === true) return true;
+  if (started) return started.hosts.every((hostId) => reported.has(hostId));
+  return false;
+}
+
+const hostNotFound = (hostId: string) => new AppError(404, 'host_not_found', `host ${hostId} is not registered; register it with PUT /v1/hosts/${hostId}`);
+
+/** Builds the API. The answer is a plain Hono app: `app.fetch` for a server, `handle(app)` for Lambda. */
+export function createApiApp(deps: ApiAppDeps): Hono {
+  const now = deps.now ?? Date.now;
+  const newRunId = deps.newRunId ?? randomUUID;
+  const limitBytes = deps.bodyLimitBytes ?? DEFAULT_API_BODY_LIMIT;
+  const runs = new RecentRuns();
+  const { store } = deps;
+  const app = new Hono();
+  installErrorHandling(app, { logger: deps.logger });
+
+  app.use('*', async (c, next) => {
+    const began = now();
+    await next();
+    // S9: method, path and status only; never a header (the bearer token) or a body.
+    deps.logger.info({ method: c.req.method, path: new URL(c.req.url).pathname.slice(0, 512), status: c.res.status, ms: now() - began }, 'request');
+  });
+
+  app.get('/healthz', (c) => {
+    readQuery(c, NoQuery);
+    return c.json({ ok: true as const });
+  });
+
+  // Auth before the body is read: an unauthenticated caller gets 401 whatever it sends.
+  if (deps.auth) app.use('/v1/*', deps.auth);
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: limitBytes,
+      onError: () => {
+        throw new AppError(413, 'payload_too_large', `body exceeds ${limitBytes} bytes`);
+      },
+    }),
+  );
+
+  // ---- hosts -------------------------------------------------------------------------------
+
+  app.get('/v1/hosts', async (c) => {
+    readQuery(c, NoQuery);
+    const listing = await store.hosts.list();
+    const body: HostList = {
+      hosts: listing.hosts,
+      ...(listing.invalid.length
+        ? { invalid: listing.invalid.map((i) => (i.hostId === undefined ? { problem: i.problem } : { hostId: i.hostId, problem: i.problem })) }
+        : {}),
+    };
+    return c.json(body);
+  });
+
+  app.get('/v1/hosts/:hostId', async (c) => {
+    const { hostId } = readParams(c, HostParams);
+    readQuery(c, NoQuery);
+    const host = await store.hosts.get(hostId);
+    if (!host) throw hostNotFound(hostId);
+    return c.json(host);
+  });
+
+  /** Creates or replaces the host's settings (idempotent); `createdAt` and `lastReap` are kept. */
+  app.put('/v1/hosts/:hostId', async (c) => {
+    const { hostId } = readParams(c, HostParams);
+    readQuery(c, NoQuery);
+    const body = await readJsonBody(c, HostPutBody);
+    return c.json(await store.hosts.put(hostId, body));
+  });
+
+  /**
+   * Idempotent: 204 whether or not the host existed. The host's tracked items are kept: they
+   * harm nothing while the host is unregistered (the reaper never contacts it), and if the host
+   * is registered again they still protect its containers. Deleting them here could turn a
+   * live sandbox into an orphan.
+   */
+  app.delete('/v1/hosts/:hostId', async (c) => {
+    const { hostId } = readParams(c, HostParams);
+    readQuery(c, NoQuery);
+    await store.hosts.delete(hostId);
+    return c.body(null, 204);
+  });
+
+  // ---- tracked containers ------------------------------------------------------------------
+
+  /** One page in containerId order. Items left from a deleted host are still listed; 404 only when there is neither host nor item. */
+  app.get('/v1/hosts/:hostId/containers', async (c) => {
+    const { hostId } = readParams(c, HostParams);
+    const query = readQuery(c, TrackedListQuery);
+    const page = await store.tracked.list(hostId, query);
+    if (page.items.length === 0 && query.cursor === undefined && !(await store.hosts.get(hostId))) throw hostNotFound(hostId);
+    const body: TrackedList = { items: page.items, ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
+    return c.json(body);
+  });
+
+  /**
+   * Track (idempotent upsert; also renews a lease). Refused with 404 on an unregistered host: a
+   * typo'd host id would protect nothing, and the manager must not create its container then.
+   * A disabled host is accepted (it is still registered, only not reaped).
+   */
+  app.put('/v1/hosts/:hostId/containers/:containerId', async (c) => {
+    const { hostId, containerId } = readParams(c, TrackedParams);
+    readQuery(c, NoQuery);
+    const body = await readJsonBody(c, TrackPutBody, { emptyAs: {} });
+    if (!(await store.hosts.get(hostId))) throw hostNotFound(hostId);
+    return c.json(await store.tracked.track(hostId, containerId, body));
+  });
+
+  /** Untrack: 204 whether or not the item existed, registered host or not (cleanup must always work). */
+  app.delete('/v1/hosts/:hostId/containers/:containerId', async (c) => {
+    const { hostId, containerId } = readParams(c, TrackedParams);
+    readQuery(c, NoQuery);
+    await store.tracked.untrack(hostId, containerId);
+    return c.body(null, 204);
+  });
+
+  // ---- reaps -------------------------------------------------------------------------------
+
+  /**
+   * Starts a run and answers 202 once it is handed off. Named hosts must be registered (404
+   * host_not_found) and enabled (409 host_disabled); without names, the run covers every enabled
+   * host, and there must be one (409 no_enabled_hosts). Host items that cannot be read are part
+   * of the run: the reaper gives each an `error` report.
+   */
+  app.post('/v1/reaps', async (c) => {
+    readQuery(c, NoQuery);
+    const body = await readJsonBody(c, ReapStartBody, { emptyAs: {} });
+    const listing = await store.hosts.list();
+    const unreadable = listing.invalid.flatMap((i) => (i.hostId === undefined ? [] : [i.hostId]));
+    let hosts: string[];
+    if (body.hosts !== undefined) {
+      hosts = [...new Set(body.hosts)];
+      const known = new Map(listing.hosts.map((h) => [h.hostId, h]));
+      const unknown = hosts.filter((h) => !known.has(h) && !unreadable.includes(h));
+      if (unknown.length) {
+        throw new AppError(404, 'host_not_found', `not registered: ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''}`, { details: { hosts: unknown.slice(0, 100) } });
+      }
+      const disabled = hosts.filter((h) => known.get(h)?.enabled === false);
+      if (disabled.length) {
+        throw new AppError(409, 'host_disabled', `disabled, so never reaped: ${disabled.slice(0, 10).join(', ')}${disabled.length > 10 ? ', …' : ''}; enable with PUT /v1/hosts/:hostId`, {
+          details: { hosts: disabled.slice(0, 100) },
+        });
+      }
+    } else {
+      hosts = [...listing.hosts.filter((h) => h.enabled).map((h) => h.hostId), ...unreadable];
+      if (hosts.length === 0) throw conflict('no_enabled_hosts', 'no host is registered and enabled; register one with PUT /v1/hosts/:hostId');
+    }
+    hosts.sort();
+
+    const runId = newRunId();
+    runs.add(runId, { hosts, startedAt: new Date(now()).toISOString() });
+    try {
+      await deps.startRun({
+        runId,
+        // Without names the reaper takes every enabled host itself: the event stays small however large the fleet.
+        ...(body.hosts === undefined ? {} : { hosts }),
+        ...(body.dryRun === undefined ? {} : { dryRun: body.dryRun }),
+        ...(body.force === undefined ? {} : { force: body.force }),
+      });
+    } catch (error) {
+      runs.delete(runId);
+      throw unavailable('reap_not_started', 'the reap could not be started; nothing was run', error);
+    }
+    deps.logger.info({ runId, hosts: hosts.length, dryRun: body.dryRun ?? false, force: body.force ?? false }, 'reap started');
+    const started: ReapStarted = { runId, hosts };
+    return c.json(started, 202);
+  });
+
+  /** The run's host reports so far and whether it is done. 404 when there is no report and this process did not start it. */
+  app.get('/v1/reaps/:runId', async (c) => {
+    const { runId } = readParams(c, RunParams);
+    readQuery(c, NoQuery);
+    const reports = await store.reports.reportsForRun(runId);
+    const started = runs.get(runId);
+    if (reports.length === 0 && !started) {
+      throw new AppError(404, 'run_not_found', `no report for run ${runId}; a run that was just started shows up once its first host has reported`);
+    }
+    const body: RunView = {
+      runId,
+      done: runDone(reports, started, deps.runFinished?.(runId)),
+      ...(started ? { hosts: [...started.hosts] } : {}),
+      reports,
+    };
+    return c.json(body);
+  });
+
+  // ---- audit trail -------------------------------------------------------------------------
+
+  /** Newest first, paged with an opaque cursor; a cursor from another listing is a 400. */
+  app.get('/v1/reports', async (c) => {
+    const query = readQuery(c, ReportsQuery);
+    const page = await store.reports.listReports(query);
+    const body: ReportPageBody = { items: page.items, ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
+    return c.json(body);
+  });
+
+  return app;
+}

@@ -1,0 +1,91 @@
+/**
+ * The control-plane API's contract (SPEC §6): request and response schemas shared by the API
+ * (functions/api) and its clients (the CLI, the dashboard, tests). Imports only zod and the
+ * shared id/item schemas.
+ */
+import { z } from 'zod';
+import { ClawboxId, HostId, Instant, RunId } from '../../lib/ids.js';
+import { HostItem, ReportItem, TrackedItem } from '../store/schemas.js';
+import { HostInput } from '../store/hosts.js';
+import { MAX_REPORTS_PAGE } from '../store/reports.js';
+import { MAX_PAGE_SIZE, TrackInput } from '../store/tracked.js';
+
+/** A page size in a query string: digits only, so "", "1e2" or "-1" are refused, never coerced. */
+const pageLimit = (max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,4}$/, `must be a whole number from 1 to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max));
+
+/** Routes that take no query string refuse any parameter (a typo'd filter must not be ignored). */
+export const NoQuery = z.strictObject({});
+
+export const HostParams = z.strictObject({ hostId: HostId });
+export const TrackedParams = z.strictObject({ hostId: HostId, containerId: ClawboxId });
+export const RunParams = z.strictObject({ runId: RunId });
+
+/** PUT /v1/hosts/:hostId; `enabled` defaults to true. */
+export const HostPutBody = HostInput.extend({ enabled: z.boolean().default(true) });
+export type HostPutBody = z.input<typeof HostPutBody>;
+
+/** PUT /v1/hosts/:hostId/containers/:containerId (idempotent). */
+export const TrackPutBody = TrackInput;
+export type TrackPutBody = z.infer<typeof TrackPutBody>;
+
+/** POST /v1/reaps */
+export const ReapStartBody = z.strictObject({
+  hosts: z.array(HostId).min(1).max(10_000).optional(),
+  dryRun: z.boolean().optional(),
+  /** Lifts the maxReap cap (S4) for this run only. */
+  force: z.boolean().optional(),
+});
+export type ReapStartBody = z.infer<typeof ReapStartBody>;
+
+export const ReapStarted = z.strictObject({ runId: RunId, hosts: z.array(HostId) });
+export type ReapStarted = z.infer<typeof ReapStarted>;
+
+/** GET /v1/reaps/:runId: the host reports so far and whether every host of the run has one. */
+export const RunView = z.strictObject({
+  runId: RunId,
+  done: z.boolean(),
+  /** Hosts the run was started for, when known. */
+  hosts: z.array(HostId).optional(),
+  reports: z.array(ReportItem),
+});
+export type RunView = z.infer<typeof RunView>;
+
+/** GET /v1/reports query string. */
+export const ReportsQuery = z.strictObject({
+  hostId: HostId.optional(),
+  since: Instant.optional(),
+  until: Instant.optional(),
+  limit: pageLimit(MAX_REPORTS_PAGE).optional(),
+  cursor: z.string().max(4096).optional(),
+});
+export type ReportsQuery = z.infer<typeof ReportsQuery>;
+
+export const ReportPageBody = z.strictObject({ items: z.array(ReportItem), cursor: z.string().optional() });
+export type ReportPageBody = z.infer<typeof ReportPageBody>;
+
+/** GET /v1/hosts/:hostId/containers query string: one page, in containerId order. */
+export const TrackedListQuery = z.strictObject({
+  limit: pageLimit(MAX_PAGE_SIZE).optional(),
+  cursor: z.string().max(4096).optional(),
+});
+
+/** A host item in the table that does not match its schema; the reaper gives it an `error` report. */
+export const InvalidHostEntry = z.strictObject({ hostId: HostId.optional(), problem: z.string() });
+
+export const HostList = z.strictObject({
+  hosts: z.array(HostItem),
+  /** Host items that could not be read (absent when there are none). */
+  invalid: z.array(InvalidHostEntry).optional(),
+});
+export type HostList = z.infer<typeof HostList>;
+export const TrackedList = z.strictObject({ items: z.array(TrackedItem), cursor: z.string().optional() });
+export type TrackedList = z.infer<typeof TrackedList>;
+
+export const HealthBody = z.strictObject({ ok: z.literal(true) });
+
+export { HostItem, ReportItem, TrackedItem };
