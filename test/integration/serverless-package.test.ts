@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -313,6 +313,42 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       expect(statement.Condition?.StringEquals?.['kms:ViaService']).toBeDefined();
       expect(JSON.stringify(statement.Condition?.StringEquals?.['kms:EncryptionContext:PARAMETER_ARN'])).toContain(`:parameter/${SERVICE}/${STAGE}/master-key"`);
     }
+  });
+
+  it('grants every DynamoDB call the store makes, on the table it makes it on', () => {
+    // A call the roles do not allow only fails on AWS (AccessDenied), never locally on dynalite.
+    const actionOf: Record<string, string> = {
+      Get: 'dynamodb:GetItem',
+      Put: 'dynamodb:PutItem',
+      Update: 'dynamodb:UpdateItem',
+      Delete: 'dynamodb:DeleteItem',
+      Query: 'dynamodb:Query',
+      Scan: 'dynamodb:Scan',
+      BatchWrite: 'dynamodb:BatchWriteItem',
+      BatchGet: 'dynamodb:BatchGetItem',
+      TransactWrite: 'dynamodb:TransactWriteItems',
+      TransactGet: 'dynamodb:TransactGetItems',
+    };
+    const calls = /\bnew (Get|Put|Update|Delete|Query|Scan|BatchWrite|BatchGet|TransactWrite|TransactGet)(?:Item)?Command\b|\bpaginate(Query|Scan)\(/g;
+    const granted = (table: string) =>
+      new Set(
+        statements()
+          .filter(({ statement }) => asArray(statement.Resource).some((r) => JSON.stringify(r) === JSON.stringify(getAtt(table))))
+          .flatMap(({ statement }) => asArray(statement.Action)),
+      );
+    const storeDir = join(root, 'functions/store');
+    for (const [file, table] of [
+      ['hosts.ts', 'HostsTable'],
+      ['tracked.ts', 'TrackedTable'],
+      ['reports.ts', 'ReportsTable'],
+    ] as const) {
+      const used = new Set([...readFileSync(join(storeDir, file), 'utf8').matchAll(calls)].map((m) => actionOf[m[1] ?? m[2] ?? '']));
+      expect(used.size, `no DynamoDB call found in functions/store/${file}`).toBeGreaterThan(0);
+      for (const action of used) expect([...granted(table)], `functions/store/${file} uses ${action}; grant it in infra/iam.yml`).toContain(action);
+    }
+    // Any other store module that talks to DynamoDB would escape the check above.
+    const others = readdirSync(storeDir).filter((f) => f.endsWith('.ts') && !['hosts.ts', 'tracked.ts', 'reports.ts'].includes(f));
+    for (const f of others) expect([...readFileSync(join(storeDir, f), 'utf8').matchAll(calls)].map((m) => m[0]), `functions/store/${f}`).toEqual([]);
   });
 
   it('zips only each function’s own bundle, without node_modules', () => {
