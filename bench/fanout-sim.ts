@@ -1,0 +1,91 @@
+/**
+ * The remote side of bench/fanout.ts, run as a child process:
+ *   `agents`: one http server on 127.0.0.1 that is every simulated host's agent;
+ *   `dynamo`: an in-memory dynalite on 127.0.0.1.
+ * Prints `READY <url>` once listening; stops on SIGTERM.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { ReapRequest, type ReapReport } from '../agent/contract.js';
+import { decodeKey, deriveHostKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
+
+export const AgentStats = z.strictObject({ requests: z.number(), signatureFailures: z.number() });
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Every host's agent behind one server; answers only correctly signed, contract-valid commands. */
+function virtualAgents(masterKey: string, latency: [number, number]): Server {
+  const keys = new Map<string, Buffer>();
+  const stats: z.infer<typeof AgentStats> = { requests: 0, signatureFailures: 0 };
+  return createServer((req, res) => {
+    const reply = (status: number, json: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(json));
+    };
+    void (async () => {
+      if (req.url === '/stats') return reply(200, stats);
+      stats.requests++;
+      const body = await readBody(req);
+      const match = /^\/h\/([^/]+)(\/v1\/reap)$/.exec(req.url ?? '');
+      if (!match || req.method !== 'POST') return reply(404, { error: { code: 'not_found', message: 'no route' } });
+      const hostId = match[1] ?? '';
+      let key = keys.get(hostId);
+      if (!key) keys.set(hostId, (key = decodeKey(deriveHostKey(masterKey, hostId))));
+      const timestamp = Number(req.headers[TIMESTAMP_HEADER]);
+      const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
+      // The client signs the agent's own path; /h/<id> plays a proxy's prefix, stripped before the agent.
+      if (!verifySignature(key, { timestamp, method: 'POST', path: match[2] ?? '', body }, signature)) {
+        stats.signatureFailures++;
+        return reply(401, { error: { code: 'bad_signature', message: 'signature does not match this host key' } });
+      }
+      const parsed = ReapRequest.safeParse(JSON.parse(body));
+      if (!parsed.success || parsed.data.hostId !== hostId) return reply(400, { error: { code: 'validation_failed', message: 'bad command' } });
+      const started = Date.now();
+      await sleep(latency[0] + Math.random() * (latency[1] - latency[0]));
+      const finished = Date.now();
+      const request = parsed.data;
+      const report: ReapReport = {
+        runId: request.runId,
+        hostId,
+        status: request.dryRun ? 'dry-run' : 'ok',
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(finished).toISOString(),
+        durationMs: finished - started,
+        dryRun: request.dryRun,
+        counts: { labelled: request.tracked.length + 1, tracked: request.tracked.length, orphans: 1, young: 0, stopped: 1, removed: 1, vanished: 0, failed: 0 },
+        containers: [{ clawboxId: `orphan-${hostId}`, dockerId: 'a'.repeat(64), state: 'running', createdAt: new Date(started - 3_600_000).toISOString(), action: 'removed' }],
+      };
+      reply(200, report);
+    })().catch(() => reply(500, { error: { code: 'internal', message: 'simulator error' } }));
+  });
+}
+
+async function main(role: string | undefined): Promise<void> {
+  let server: Server;
+  if (role === 'agents') {
+    const latency = (process.env.FANOUT_LATENCY ?? '20,80').split(',').map(Number);
+    server = virtualAgents(process.env.FANOUT_MASTER_KEY ?? '', [latency[0] ?? 20, latency[1] ?? 80]);
+  } else if (role === 'dynamo') {
+    const dynalite: (options: { createTableMs: number }) => Server = createRequire(import.meta.url)('dynalite');
+    server = dynalite({ createTableMs: 0 });
+  } else throw new Error('usage: fanout-sim.ts agents|dynamo');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no TCP port');
+  process.stdout.write(`READY http://127.0.0.1:${address.port}\n`);
+  process.once('SIGTERM', () => {
+    server.closeAllConnections?.();
+    server.close(() => process.exit(0));
+  });
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main(process.argv[2]);
+}

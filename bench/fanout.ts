@@ -1,0 +1,169 @@
+/**
+ * Fan-out benchmark: one reap run over 1,000 simulated hosts, 50 tracked items each in dynalite.
+ * One node process (a child, like a remote fleet) serves every host's agent on 127.0.0.1 (path
+ * /h/<hostId>/v1/reap): it verifies each host's signature with that host's derived key, validates
+ * the body against the contract, waits a realistic 20-80 ms, and answers a contract-valid report.
+ * dynalite runs in another child (DynamoDB is remote to a Lambda too), so this process's CPU is the
+ * reaper's own: the real createReaper, agent client, store and p-limit fan-out. Goal: wall ≤ 10 s.
+ *
+ *   npx tsx bench/fanout.ts [--hosts 1000] [--tracked 50] [--concurrency 32] [--latency 20,80]
+ *
+ * Prints JSON. `runFanoutBench` is exported for bench/run.ts.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { silentLogger } from '../lib/logger.js';
+import { DEFAULT_REAP_SETTINGS } from '../functions/reaper/config.js';
+import { staticMasterKey } from '../functions/reaper/master-key.js';
+import { createReaper } from '../functions/reaper/run.js';
+import { createStore, ensureTables } from '../functions/store/index.js';
+import { dynamoClient } from '../test/helpers/dynalite.js';
+import { AgentStats } from './fanout-sim.js';
+import { seedTracked, trackedItems } from '../test/helpers/seed.js';
+
+export const FANOUT_GOAL_MS = 10_000;
+
+export interface FanoutBenchOptions {
+  hosts?: number;
+  trackedPerHost?: number;
+  concurrency?: number;
+  /** Agent answer latency, uniform in [min, max] ms. */
+  latencyMs?: [number, number];
+}
+
+export interface FanoutBenchResult {
+  hosts: number;
+  trackedPerHost: number;
+  concurrency: number;
+  latencyMs: [number, number];
+  /** The run, from createReaper().run() to its return (every report written). */
+  wallMs: number;
+  /** CPU time this process (the reaper) spent during the run. */
+  reaperCpuMs: number;
+  /** Per host: snapshot + registry read + signed call + answer (report write excluded). */
+  perHostMs: { p50: number; p99: number; max: number };
+  statuses: Record<string, number>;
+  reportsStored: number;
+  agentRequests: number;
+  signatureFailures: number;
+  seedMs: number;
+  goalMs: number;
+  withinGoal: boolean;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/** Starts `bench/fanout-sim.ts <role>` in a child node (same loader as this process) and reads its address line. */
+async function startChild(role: 'agents' | 'dynamo', env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./fanout-sim.ts', import.meta.url)), role], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      const line = /^READY (\S+)$/m.exec(buffered);
+      if (line?.[1]) resolve(line[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`fanout-sim ${role} exited with ${code}`)));
+    child.once('error', reject);
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<FanoutBenchResult> {
+  const hostCount = options.hosts ?? 1000;
+  const trackedPerHost = options.trackedPerHost ?? 50;
+  const concurrency = options.concurrency ?? DEFAULT_REAP_SETTINGS.hostConcurrency;
+  const latency = options.latencyMs ?? [20, 80];
+  const masterKey = randomBytes(32).toString('hex');
+  const [dynamoChild, agents] = await Promise.all([
+    startChild('dynamo', {}),
+    startChild('agents', { FANOUT_MASTER_KEY: masterKey, FANOUT_LATENCY: latency.join(',') }),
+  ]);
+  const client = dynamoClient(dynamoChild.url);
+  try {
+    const tables = await ensureTables(client, 'bench-');
+    const store = createStore({ client, prefix: 'bench-' });
+    const seedStart = Date.now();
+    const hostIds = Array.from({ length: hostCount }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
+    for (const hostId of hostIds) await store.hosts.put(hostId, { agentUrl: `${agents.url}/h/${hostId}`, enabled: true });
+    await seedTracked(
+      client,
+      tables.tracked,
+      hostIds.flatMap((hostId) => trackedItems(hostId, Array.from({ length: trackedPerHost }, (_, i) => `sbx-${i}`), { owner: 'bench-manager' })),
+    );
+    const seedMs = Date.now() - seedStart;
+
+    const reaper = createReaper({
+      store,
+      masterKey: staticMasterKey(masterKey),
+      logger: silentLogger(),
+      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: concurrency },
+    });
+    const runId = `bench-${randomUUID()}`;
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const result = await reaper.run({ runId, trigger: 'schedule', deadlineAt: Date.now() + 300_000 });
+    const wallMs = Math.round(performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+
+    const durations = result.hosts.map((h) => h.durationMs).sort((a, b) => a - b);
+    const reportsStored = (await store.reports.reportsForRun(runId)).length;
+    const stats = AgentStats.parse(await (await fetch(`${agents.url}/stats`)).json());
+    const statuses: Record<string, number> = {};
+    for (const [status, n] of Object.entries(result.statuses)) statuses[status] = n;
+    return {
+      hosts: hostCount,
+      trackedPerHost,
+      concurrency,
+      latencyMs: latency,
+      wallMs,
+      reaperCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      perHostMs: { p50: percentile(durations, 50), p99: percentile(durations, 99), max: durations[durations.length - 1] ?? 0 },
+      statuses,
+      reportsStored,
+      agentRequests: stats.requests,
+      signatureFailures: stats.signatureFailures,
+      seedMs,
+      goalMs: FANOUT_GOAL_MS,
+      withinGoal: wallMs <= FANOUT_GOAL_MS && reportsStored === hostCount && statuses.ok === hostCount,
+    };
+  } finally {
+    client.destroy();
+    await Promise.all([agents.stop(), dynamoChild.stop()]);
+  }
+}
+
+function flag(name: string): number | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? Number(process.argv[index + 1]) : undefined;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const latencyArg = process.argv.indexOf('--latency');
+  const latencyParts = latencyArg >= 0 ? (process.argv[latencyArg + 1] ?? '').split(',').map(Number) : [];
+  const latencyFlag: [number, number] | undefined = latencyParts.length === 2 ? [latencyParts[0] ?? 20, latencyParts[1] ?? 80] : undefined;
+  const result = await runFanoutBench({
+    ...(flag('--hosts') ? { hosts: flag('--hosts') } : {}),
+    ...(flag('--tracked') ? { trackedPerHost: flag('--tracked') } : {}),
+    ...(flag('--concurrency') ? { concurrency: flag('--concurrency') } : {}),
+    ...(latencyFlag ? { latencyMs: latencyFlag } : {}),
+  });
+  console.log(JSON.stringify(result, null, 2));
+  if (!result.withinGoal) process.exitCode = 1;
+}
