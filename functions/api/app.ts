@@ -106,6 +106,9 @@ export function createApiApp(deps: ApiAppDeps): Hono {
   app.use('*', async (c, next) => {
     const began = now();
     await next();
+    // A body refused unread (401, 413, 415 …) is still on the wire: the connection cannot carry
+    // another request, so say so rather than let the client reuse it (RFC 9112 §9.6).
+    if (c.req.raw.body !== null && !c.req.raw.bodyUsed) c.res.headers.set('connection', 'close');
     // S9: method, path and status only; never a header (the bearer token) or a body.
     deps.logger.info({ method: c.req.method, path: new URL(c.req.url).pathname.slice(0, 512), status: c.res.status, ms: now() - began }, 'request');
   });
