@@ -36,6 +36,8 @@ export interface RunContext {
   startedAt: string;
   dryRun: boolean;
   force: boolean;
+  /** Hosts this run covers: with it, a reader of the reports knows when the run is complete. */
+  runHosts: number;
   /** Epoch ms after which no agent call may still be running. */
   workDeadline: number;
   /** Epoch ms the Lambda ends at; report writes stop retrying before it. */
@@ -160,6 +162,7 @@ export function createHostReaper(deps: HostReapDeps) {
       maxReap: verdict.maxReap,
       trackedSent: verdict.trackedSent,
       attempts: verdict.attempts,
+      runHosts: ctx.runHosts,
       agentReport: verdict.agentReport,
     };
     const outcome: HostOutcome = {

@@ -131,6 +131,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
         startedAt: new Date(startedMs).toISOString(),
         dryRun,
         force,
+        runHosts: selected.length + broken.length,
         workDeadline,
         deadlineAt: request.deadlineAt,
         signal: abort.signal,

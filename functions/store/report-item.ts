@@ -32,6 +32,8 @@ export interface ReportInput {
   maxReap?: number | null | undefined;
   trackedSent?: number | undefined;
   attempts: number;
+  /** Hosts the run covers (every one of them gets a report, S8). */
+  runHosts?: number | undefined;
   /** What the agent answered, when it did. */
   agentReport?: ReapReport | undefined;
 }
@@ -85,6 +87,7 @@ export function buildReportItem(input: ReportInput, options: { ttlDays: number; 
     ...(input.maxReap === undefined ? {} : { maxReap: input.maxReap }),
     ...(input.trackedSent === undefined ? {} : { trackedSent: input.trackedSent }),
     attempts: input.attempts,
+    ...(input.runHosts === undefined ? {} : { runHosts: input.runHosts }),
     ...(agent ? { agent: { startedAt: agent.startedAt, finishedAt: agent.finishedAt, durationMs: agent.durationMs } } : {}),
     counts: agent ? { ...agent.counts } : null,
     containers,

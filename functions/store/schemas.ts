@@ -81,6 +81,8 @@ export const ReportItem = z.object({
   trackedSent: z.number().int().min(0).optional(),
   /** Agent calls made (a retry reuses the runId, S6). */
   attempts: z.number().int().min(0),
+  /** Hosts the run covers; the run is complete once it has this many host reports. */
+  runHosts: z.number().int().min(0).optional(),
   /** The agent's own timing, when it answered. */
   agent: z.object({ startedAt: Instant, finishedAt: Instant, durationMs: z.number().min(0) }).optional(),
   /** Always complete when the agent answered; null when it did not. */

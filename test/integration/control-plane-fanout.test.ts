@@ -160,7 +160,7 @@ describe('control plane fan-out over real agents', () => {
 
     const reports = byHost(await store.reports.reportsForRun(runId));
     expect(Object.keys(reports).sort()).toEqual([H.a, H.b, H.c, H.down, H.w]);
-    for (const r of Object.values(reports)) expect(r).toMatchObject({ trigger: 'schedule', runId, dryRun: false, force: false });
+    for (const r of Object.values(reports)) expect(r).toMatchObject({ trigger: 'schedule', runId, dryRun: false, force: false, runHosts: 5 });
 
     // Host A: untracked, expired-lease and duplicate-label containers removed; the rest kept.
     expect(reports[H.a]).toMatchObject({
