@@ -1,0 +1,121 @@
+/**
+ * `npm run bench`: every benchmark in one run, results into bench/results.json and
+ * bench/RESULTS.md (with the machine and date). `npm run bench -- --only agent,fanout` runs some.
+ * Heavy: the agent bench creates ~700 containers on a private engine (~3 minutes).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { benchAgentReap, type AgentReapBench } from './agent-reap.js';
+import { measureColdStart, type ColdStartFigures } from './cold-start.js';
+import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
+
+interface Results {
+  machine: string;
+  agent?: AgentReapBench & { at: string };
+  fanout?: FanoutBenchResult & { at: string };
+  coldStart?: ColdStartFigures & { at: string };
+}
+
+const RESULTS_JSON = 'bench/results.json';
+const only = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? new Set((process.argv[i + 1] ?? '').split(',')) : undefined;
+})();
+const wanted = (name: string) => !only || only.has(name);
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'cpu'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, dockerd ${dockerdVersion()}`;
+
+function dockerdVersion(): string {
+  try {
+    return execFileSync('dockerd', ['--version'], { encoding: 'utf8' }).trim().replace(/^Docker version /, '');
+  } catch {
+    return 'not installed';
+  }
+}
+
+const results: Results = existsSync(RESULTS_JSON) ? (JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as Results) : { machine };
+results.machine = machine;
+const at = () => new Date().toISOString();
+
+if (wanted('cold-start')) {
+  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  results.coldStart = { ...measureColdStart({ runs: 5 }), at: at() };
+  process.stderr.write(`cold start: import median ${results.coldStart.medianMs.toFixed(1)} ms\n`);
+}
+if (wanted('fanout')) {
+  results.fanout = { ...(await runFanoutBench()), at: at() };
+  process.stderr.write(`fan-out: ${results.fanout.hosts} hosts in ${results.fanout.wallMs} ms\n`);
+}
+if (wanted('agent')) {
+  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  results.agent = { ...(await benchAgentReap({ rounds: 3, sequential: true })), at: at() };
+}
+
+writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync('bench/RESULTS.md', render(results));
+process.stderr.write('wrote bench/results.json and bench/RESULTS.md\n');
+
+function render(r: Results): string {
+  const s = (x: number) => `${x.toFixed(2)} s`;
+  const out = [
+    '# Benchmark results',
+    '',
+    `Machine: ${r.machine}. Produced by \`npm run bench\` (all) or \`npm run bench -- --only agent|fanout|cold-start\`;`,
+    'raw figures in bench/results.json. These machines are noisy (other work shares the 2 cores): medians and ratios are quoted, each against a baseline measured in the same run.',
+    '',
+  ];
+  if (r.agent) {
+    const a = r.agent;
+    out.push(
+      `## Agent reap: 100 running orphans that ignore SIGTERM, 1 s stop timeout (${a.at})`,
+      '',
+      'Command: `npx tsx bench/agent-reap.ts --rounds 3` (the agent runs as its own process, `clawbox-reaper agent`, on a private engine).',
+      '',
+      '| what | median | rounds |',
+      '| --- | --- | --- |',
+      `| engine limit: force-remove of 100 running containers, 16 at a time, straight through the API | ${s(a.medianEngineSeconds)} | ${a.engineForceRemoveSeconds.map(s).join(', ')} |`,
+      `| **agent reap** (signed POST /v1/reap: list, decide, stop all at once, remove) | **${s(a.medianReapSeconds)}** | ${a.agentReapSeconds.map(s).join(', ')} |`,
+      `| goal: 1 s + 1.25 × engine limit | ${s(a.budgetSeconds)} | ${a.withinBudget ? 'met' : '**not met**'} |`,
+      ...(a.sequentialOriginal
+        ? [`| original reaper's algorithm (one by one: stop t=5, force-remove), timed on ${a.sequentialOriginal.measuredOn}, scaled to 100 | ${s(a.sequentialOriginal.scaledTo100Seconds)} | measured ${s(a.sequentialOriginal.seconds)} for ${a.sequentialOriginal.measuredOn} |`]
+        : []),
+      '',
+      `Ratio agent reap / engine limit: ${a.ratioReapToEngine.toFixed(2)}${a.sequentialOriginal ? `; original / agent: ${(a.sequentialOriginal.scaledTo100Seconds / a.medianReapSeconds).toFixed(1)}x` : ''}.`,
+      `Agent RSS: ${a.agentRssMiB.idle.toFixed(1)} MiB idle, ${a.agentRssMiB.peakDuringReap.toFixed(1)} MiB peak during the reaps.`,
+      '',
+    );
+  }
+  if (r.fanout) {
+    const f = r.fanout;
+    out.push(
+      `## Fan-out: one run over ${f.hosts} simulated hosts (${f.at})`,
+      '',
+      `Command: \`npx tsx bench/fanout.ts\`. ${f.trackedPerHost} tracked items per host in dynalite, virtual agents answering signed reaps with ${f.latencyMs[0]}-${f.latencyMs[1]} ms latency, host concurrency ${f.concurrency}.`,
+      '',
+      '| what | figure |',
+      '| --- | --- |',
+      `| wall time of the run (every report written) | **${(f.wallMs / 1000).toFixed(2)} s** (goal ≤ 10 s: ${f.wallMs <= 10_000 ? 'met' : '**not met**'}) |`,
+      `| per-host latency p50 / p99 / max | ${f.perHostMs.p50.toFixed(0)} / ${f.perHostMs.p99.toFixed(0)} / ${f.perHostMs.max.toFixed(0)} ms |`,
+      `| reports stored | ${f.reportsStored} |`,
+      `| reaper CPU | ${(f.reaperCpuMs / 1000).toFixed(2)} s |`,
+      '',
+    );
+  }
+  if (r.coldStart) {
+    const c = r.coldStart;
+    out.push(
+      `## Cold start of the reaper Lambda bundle (${c.at})`,
+      '',
+      'Command: `npm run build && npx tsx bench/cold-start.ts`.',
+      '',
+      '| what | median of ' + c.runs + ' |',
+      '| --- | --- |',
+      `| import of dist/lambda/reaper/index.mjs in a fresh process | **${c.medianMs.toFixed(1)} ms** (goal ≤ ${c.goalMs} ms: ${c.withinGoal ? 'met' : '**not met**'}) |`,
+      `| node process importing it, spawn to exit | ${c.wallMedianMs.toFixed(0)} ms |`,
+      `| empty node process, spawn to exit (baseline) | ${c.baselineMedianMs.toFixed(0)} ms |`,
+      `| bundle size: entry / all chunks | ${c.bundleKB.toFixed(0)} KB / ${c.totalKB.toFixed(0)} KB |`,
+      '',
+    );
+  }
+  return out.join('\n');
+}
