@@ -21,6 +21,7 @@ import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agen
 import { makeContainer, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
+import { closedPortUrl } from '../helpers/net.js';
 
 const TOKEN = randomBytes(24).toString('base64url');
 const WRONG_TOKEN = randomBytes(24).toString('base64url');
@@ -37,11 +38,14 @@ let agent: TestAgent | undefined;
 let api: LocalApi;
 let server: ServerType | undefined;
 let baseUrl: string;
+/** A loopback port nobody listens on: hosts registered here are unreachable, and nothing leaves 127.0.0.1. */
+let down: string;
 const apiLog = capturingLogger('info');
 const reaperLog = capturingLogger('info');
 
 beforeAll(async () => {
   dynamo = await startDynalite({ prefix: 'api-' });
+  down = await closedPortUrl();
   store = createStore({ client: dynamo.client, prefix: dynamo.prefix });
   doc = DynamoDBDocumentClient.from(dynamo.client);
   engine = await startEngine();
@@ -180,10 +184,10 @@ describe('health and auth', () => {
 
 describe('hosts', () => {
   it('creates, reads, lists, updates (keeping createdAt) and deletes a host, idempotently', async () => {
-    const created = await call('PUT', '/v1/hosts/crud-1', { body: { agentUrl: 'https://crud-1.example.com:8788' } });
+    const created = await call('PUT', '/v1/hosts/crud-1', { body: { agentUrl: `${down}/crud-1` } });
     expect(created.status).toBe(200);
     const host = HostItem.parse(created.json);
-    expect(host).toMatchObject({ hostId: 'crud-1', agentUrl: 'https://crud-1.example.com:8788', enabled: true });
+    expect(host).toMatchObject({ hostId: 'crud-1', agentUrl: `${down}/crud-1`, enabled: true });
     expect(host.maxReap).toBeUndefined();
 
     const read = await call('GET', '/v1/hosts/crud-1', { via: 'app' });
@@ -191,8 +195,8 @@ describe('hosts', () => {
     expect(read.json).toEqual(host);
 
     await sleep(5);
-    const updated = HostItem.parse((await call('PUT', '/v1/hosts/crud-1', { body: { agentUrl: 'http://127.0.0.1:9', enabled: false, maxReap: 3 } })).json);
-    expect(updated).toMatchObject({ enabled: false, maxReap: 3, agentUrl: 'http://127.0.0.1:9', createdAt: host.createdAt });
+    const updated = HostItem.parse((await call('PUT', '/v1/hosts/crud-1', { body: { agentUrl: down, enabled: false, maxReap: 3 } })).json);
+    expect(updated).toMatchObject({ enabled: false, maxReap: 3, agentUrl: down, createdAt: host.createdAt });
     expect(updated.updatedAt > host.updatedAt).toBe(true);
 
     const list = HostList.parse((await call('GET', '/v1/hosts')).json);
@@ -253,8 +257,8 @@ describe('hosts', () => {
 
 describe('tracked containers', () => {
   beforeAll(async () => {
-    await store.hosts.put('trk-1', { agentUrl: 'http://127.0.0.1:9', enabled: true });
-    await store.hosts.put('trk-off', { agentUrl: 'http://127.0.0.1:9', enabled: false });
+    await store.hosts.put('trk-1', { agentUrl: down, enabled: true });
+    await store.hosts.put('trk-off', { agentUrl: down, enabled: false });
   });
 
   it('tracks idempotently: createdAt kept, dockerId/owner/lease replaced by the latest call', async () => {
@@ -335,7 +339,7 @@ describe('tracked containers', () => {
   });
 
   it('lists a host’s items in pages whose cursor round-trips; refuses a bad or foreign cursor', async () => {
-    await store.hosts.put('trk-page', { agentUrl: 'http://127.0.0.1:9', enabled: true });
+    await store.hosts.put('trk-page', { agentUrl: down, enabled: true });
     const ids = ['p-01', 'p-02', 'p-03', 'p-04', 'p-05'];
     for (const id of ids) expect((await call('PUT', `/v1/hosts/trk-page/containers/${id}`)).status).toBe(200);
     const seen: string[] = [];
@@ -375,7 +379,7 @@ describe('tracked containers', () => {
   });
 
   it('deleting a host keeps its tracked items, so re-registering it keeps them protected', async () => {
-    await store.hosts.put('trk-del', { agentUrl: 'http://127.0.0.1:9', enabled: true });
+    await store.hosts.put('trk-del', { agentUrl: down, enabled: true });
     expect((await call('PUT', '/v1/hosts/trk-del/containers/keep-me')).status).toBe(200);
     expect((await call('DELETE', '/v1/hosts/trk-del')).status).toBe(204);
     expect(await hostIds()).not.toContain('trk-del');
@@ -388,7 +392,7 @@ describe('tracked containers', () => {
 
 describe('reaps', () => {
   it('refuses a run nobody could serve: unknown host 404, disabled host 409, no enabled host 409', async () => {
-    await store.hosts.put('reap-off', { agentUrl: 'http://127.0.0.1:9', enabled: false });
+    await store.hosts.put('reap-off', { agentUrl: down, enabled: false });
     const unknown = await call('POST', '/v1/reaps', { body: { hosts: ['reap-nobody'] } });
     expect(unknown.status).toBe(404);
     expect(errorCode(unknown)).toBe('host_not_found');
@@ -401,7 +405,7 @@ describe('reaps', () => {
     const emptyTables = await ensureTables(dynamo.client, 'api-empty-');
     expect(emptyTables.hosts).toBe('api-empty-hosts');
     const emptyStore = createStore({ client: dynamo.client, prefix: 'api-empty-' });
-    await emptyStore.hosts.put('only-off', { agentUrl: 'http://127.0.0.1:9', enabled: false });
+    await emptyStore.hosts.put('only-off', { agentUrl: down, enabled: false });
     const started: unknown[] = [];
     const emptyApi = createLocalApi({ store: emptyStore, token: TOKEN, logger: apiLog.logger, invoke: (event) => Promise.resolve(started.push(event)) });
     const none = await emptyApi.app.request('/v1/reaps', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
