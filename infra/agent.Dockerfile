@@ -32,6 +32,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/dist ./dist
+# Fails the build, not the first start, if the pruned tree lacks a runtime dependency.
+RUN node bin/clawbox-reaper.js --help > /dev/null
 USER 10001:10001
 EXPOSE 8788
 # In a container the agent listens on all interfaces; the port is only reachable as published.
