@@ -12,7 +12,6 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import { AppError, conflict, unavailable } from '../../lib/errors.js';
 import { installErrorHandling } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
@@ -71,19 +70,14 @@ export interface ApiAppDeps {
 
 export const DEFAULT_API_BODY_LIMIT = 1024 * 1024;
 
-/** Reads `runHosts` (how many hosts the run covers) from a report, once the store and reaper record it. */
-const DeclaredRunHosts = z.object({ runHosts: z.number().int().min(0) });
-
 /**
- * A run is done when every host it covers has a report. The count comes from the reports
- * themselves when they carry `runHosts`; otherwise from this process's own record of the run.
+ * A run is done when every host it covers has a report. The reaper writes that count on every
+ * report (`runHosts`); reports written before it did fall back on this process's own record.
  */
 function runDone(reports: ReportItem[], started: StartedRun | undefined, finished: boolean | undefined): boolean {
   const reported = new Set(reports.map((r) => r.hostId));
-  for (const report of reports) {
-    const declared = DeclaredRunHosts.safeParse(report);
-    if (declared.success) return reported.size >= declared.data.runHosts;
-  }
+  const declared = reports.find((r) => r.runHosts !== undefined)?.runHosts;
+  if (declared !== undefined) return reported.size >= declared;
   // A run that ended in process is done even if some host got no report (deleted mid-run, or the
   // run failed before any host was contacted): nothing more will come.
   if (finished === true) return true;

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiApp, type StartRunRequest } from '../../functions/api/app.js';
 import { createLocalApi, type LocalApi } from '../../functions/api/local.js';
 import { HostItem, HostList, ReapStarted, ReportPageBody, RunView, TrackedItem, TrackedList } from '../../functions/api/contract.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
@@ -131,6 +132,11 @@ async function scanTable(table: string): Promise<Record<string, unknown>[]> {
 
 const hostIds = async () => (await scanTable(dynamo.tables.hosts)).map((item) => item.hostId).sort();
 const trackedKeys = async () => (await scanTable(dynamo.tables.tracked)).map((item) => `${String(item.hostId)}/${String(item.containerId)}`).sort();
+
+/** A control-plane report (the host was never reached), for seeding the trail directly. */
+function reportInput(hostId: string, runId: string, startedAt: string, extra: Partial<ReportInput> = {}): ReportInput {
+  return { hostId, runId, trigger: 'schedule', status: 'unreachable', error: 'agent is unreachable', startedAt, finishedAt: startedAt, durationMs: 3, dryRun: false, force: false, attempts: 1, ...extra };
+}
 
 /** Path tricks and markup that must never become a key. */
 const BAD_IDS = ['..%2Fetc', '..%2F..%2Fhosts', 'a%2Fb', '%3Cscript%3Ealert(1)%3C%2Fscript%3E', '%20lead', 'x%00y', '-dash', 'a'.repeat(300), '%C3%A9t%C3%A9'];
@@ -510,10 +516,6 @@ describe('reports', () => {
   const base = Math.floor(Date.now() / DAY) * DAY - 20 * DAY;
   const seeded: { hostId: string; runId: string; startedAt: string }[] = [];
 
-  function input(hostId: string, runId: string, startedAt: string): ReportInput {
-    return { hostId, runId, trigger: 'schedule', status: 'unreachable', error: 'agent at http://x is unreachable', startedAt, finishedAt: startedAt, durationMs: 3, dryRun: false, force: false, attempts: 1 };
-  }
-
   beforeAll(async () => {
     // Three days, two hosts, several runs a day: 12 reports.
     for (let day = 0; day < 3; day++) {
@@ -521,7 +523,7 @@ describe('reports', () => {
         const startedAt = new Date(base + day * DAY + (run + 1) * 3_600_000).toISOString();
         const runId = `trail-${day}-${run}-${randomUUID().slice(0, 8)}`;
         for (const hostId of ['rp-a', 'rp-b']) {
-          await store.reports.putReport(input(hostId, runId, startedAt));
+          await store.reports.putReport(reportInput(hostId, runId, startedAt));
           seeded.push({ hostId, runId, startedAt });
         }
       }
@@ -599,5 +601,74 @@ describe('reports', () => {
       expect(answer.status, `${name}: ${JSON.stringify(answer.json)}`).toBe(400);
     }
     expect(errorCode(await call('GET', '/v1/reports?cursor=zzz'))).toBe('invalid_cursor');
+  });
+});
+
+describe('run completion', () => {
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const getRun = async (app: { request: (path: string, init?: RequestInit) => Response | Promise<Response> }, runId: string) => {
+    const response = await app.request(`/v1/reaps/${runId}`, { headers: auth });
+    return { status: response.status, json: (await response.json()) as unknown };
+  };
+
+  it('is done once as many hosts have reported as the reports say the run covers (runHosts)', async () => {
+    const runId = `cmp-${randomUUID()}`;
+    const startedAt = new Date().toISOString();
+    // Another process started this run (another Lambda container): only the reports tell.
+    const app = createApiApp({ store, startRun: () => Promise.reject(new Error('not used')), logger: apiLog.logger });
+    await store.reports.putReport(reportInput('cmp-a', runId, startedAt, { trigger: 'api', runHosts: 2 }));
+    const partial = RunView.parse((await getRun(app, runId)).json);
+    expect(partial).toMatchObject({ runId, done: false });
+    expect(partial.hosts).toBeUndefined();
+    expect(partial.reports.map((r) => r.hostId)).toEqual(['cmp-a']);
+    await store.reports.putReport(reportInput('cmp-b', runId, startedAt, { trigger: 'api', runHosts: 2 }));
+    const full = RunView.parse((await getRun(app, runId)).json);
+    expect(full.done).toBe(true);
+    expect(full.reports.map((r) => r.hostId)).toEqual(['cmp-a', 'cmp-b']);
+  });
+
+  it('without runHosts, is done when every host this process started the run for has reported; unknown elsewhere', async () => {
+    await store.hosts.put('cmp-x', { agentUrl: down, enabled: true });
+    await store.hosts.put('cmp-y', { agentUrl: down, enabled: true });
+    const started: StartRunRequest[] = [];
+    const app = createApiApp({
+      store,
+      startRun: (request) => {
+        started.push(request);
+        return Promise.resolve();
+      },
+      logger: apiLog.logger,
+    });
+    const start = await app.request('/v1/reaps', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ hosts: ['cmp-y', 'cmp-x'], dryRun: false }) });
+    expect(start.status).toBe(202);
+    const { runId, hosts } = ReapStarted.parse(await start.json());
+    expect(hosts).toEqual(['cmp-x', 'cmp-y']);
+    expect(started).toEqual([{ runId, hosts: ['cmp-x', 'cmp-y'], dryRun: false }]);
+
+    // Started, no report yet: known here, so 200 and not done.
+    const empty = RunView.parse((await getRun(app, runId)).json);
+    expect(empty).toEqual({ runId, done: false, hosts: ['cmp-x', 'cmp-y'], reports: [] });
+    const startedAt = new Date().toISOString();
+    await store.reports.putReport(reportInput('cmp-x', runId, startedAt, { trigger: 'api' }));
+    expect(RunView.parse((await getRun(app, runId)).json).done).toBe(false);
+    await store.reports.putReport(reportInput('cmp-y', runId, startedAt, { trigger: 'api' }));
+    expect(RunView.parse((await getRun(app, runId)).json).done).toBe(true);
+
+    // A process that did not start it cannot tell without runHosts: reports, not done.
+    const elsewhere = createApiApp({ store, startRun: () => Promise.resolve(), logger: apiLog.logger });
+    const view = RunView.parse((await getRun(elsewhere, runId)).json);
+    expect(view.done).toBe(false);
+    expect(view.reports).toHaveLength(2);
+    const unknown = await getRun(elsewhere, `cmp-${randomUUID()}`);
+    expect(unknown.status).toBe(404);
+  });
+
+  it('a run that could not be handed off answers 503 and is not remembered', async () => {
+    const runId = `cmp-${randomUUID()}`;
+    const app = createApiApp({ store, startRun: () => Promise.reject(new Error('throttled')), logger: apiLog.logger, newRunId: () => runId });
+    const start = await app.request('/v1/reaps', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ hosts: ['cmp-x'] }) });
+    expect(start.status).toBe(503);
+    expect(((await start.json()) as { error: { code: string } }).error.code).toBe('reap_not_started');
+    expect((await getRun(app, runId)).status).toBe(404);
   });
 });
