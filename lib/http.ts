@@ -40,9 +40,10 @@ export function installErrorHandling(app: Hono<any>, options: ErrorHandlingOptio
   });
 }
 
-/** Summarises zod issues without echoing the (possibly huge or hostile) input. */
+/** Summarises zod issues without echoing the (possibly huge or hostile) input: unknown keys are named in messages, so both are clipped. */
 export function describeIssues(error: z.ZodError, root = 'body'): { path: string; message: string }[] {
-  return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || `(${root})`, message: issue.message }));
+  const clip = (text: string) => (text.length <= 200 ? text : `${text.slice(0, 199)}…`);
+  return error.issues.slice(0, 20).map((issue) => ({ path: clip(issue.path.map(String).join('.') || `(${root})`), message: clip(issue.message) }));
 }
 
 export function requireJsonContentType(c: Context): void {

@@ -254,6 +254,10 @@ describe('hosts', () => {
         expect(errorCode(answer), `${via} ${name}`).toBe(code);
       }
     }
+    // A hostile key is named in the error, but never echoed whole.
+    const hugeKey = await call('PUT', '/v1/hosts/bad-body', { body: { ...good, ['k'.repeat(500_000)]: 1 } });
+    expect(hugeKey.status).toBe(400);
+    expect(JSON.stringify(hugeKey.json).length).toBeLessThan(2_000);
     const query = await call('PUT', '/v1/hosts/bad-body?enabled=false', { body: good });
     expect(query.status).toBe(400);
     expect((await call('GET', '/v1/hosts?limit=5')).status).toBe(400);
