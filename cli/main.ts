@@ -1,19 +1,53 @@
 /**
- * The operator CLI, `clawbox-reaper` (SPEC §7). Each command is a small module; this file only
- * wires flags to them and maps failures to exit codes: 0 ok, 1 a host failed, 2 a usage or
- * configuration error the user can fix.
+ * The operator CLI, `clawbox-reaper` (SPEC §7). This file only wires flags to the command modules
+ * and maps failures to exit codes: 0 ok; 1 a host failed (or was capped) in a reap; 2 a usage or
+ * configuration error; 3 the API could not be reached or refused the request.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { DockerUnreachableError } from '../agent/main.js';
-import { deriveHostKey, InvalidKeyError } from '../lib/signing.js';
+import { parseDuration } from '../lib/duration.js';
 import { HostId } from '../lib/ids.js';
+import { deriveHostKey, InvalidKeyError } from '../lib/signing.js';
+import { addHost, listHosts, listReports, listTracked, removeHost, track, untrack } from './admin-commands.js';
 import { runAgent } from './agent-command.js';
+import { ApiError } from './api-client.js';
+import { apiClientFor, DEFAULT_DATA_DIR, type GlobalOptions } from './context.js';
+import { runLocal } from './local-command.js';
 import { UsageError } from './output.js';
+import { runReap } from './reap-command.js';
 
 const program = new Command('clawbox-reaper')
   .description('Find and remove orphaned clawbox Docker containers across a fleet, safely, with an audit trail.')
+  .option('--api <url>', 'control-plane API URL (env REAPER_API_URL, default http://127.0.0.1:8787)')
+  .option('--json', 'machine-readable output')
+  .option('--data-dir <dir>', `local stack data dir, where the API token is found (default ${DEFAULT_DATA_DIR})`)
   .showHelpAfterError('(run with --help for usage)')
+  .addHelpText('after', '\nExit codes: 0 ok, 1 a host failed or was capped, 2 usage/configuration error, 3 API unreachable or refused.')
   .exitOverride();
+
+const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
+const setExit = (code: number) => {
+  process.exitCode = code;
+};
+
+program
+  .command('local')
+  .description('Run the whole system on this machine: DynamoDB (dynalite), the API, an agent for the local engine, and the reaper on a timer.')
+  .option('--api-listen <host:port>', 'API address', '127.0.0.1:8787')
+  .option('--agent-listen <host:port>', 'agent address', '127.0.0.1:8788')
+  .option('--host-id <id>', 'id of the local Docker host (default: this machine\'s hostname)')
+  .option('--interval <duration>', 'time between scheduled reaps, e.g. 60s, 5m', '60s')
+  .action(async (_options, command: Command) => {
+    const o = command.optsWithGlobals<GlobalOptions & { apiListen: string; agentListen: string; hostId?: string; interval: string }>();
+    let intervalMs: number;
+    try {
+      intervalMs = parseDuration(o.interval);
+    } catch (error) {
+      throw new UsageError(`--interval: ${(error as Error).message}`);
+    }
+    if (intervalMs < 1000) throw new UsageError('--interval must be at least 1s');
+    await runLocal({ dataDir: o.dataDir ?? DEFAULT_DATA_DIR, apiListen: o.apiListen, agentListen: o.agentListen, ...(o.hostId ? { hostId: o.hostId } : {}), intervalMs });
+  });
 
 program
   .command('agent')
@@ -24,6 +58,90 @@ program
   .option('--public-metrics', 'serve /metrics without a signature (for a Prometheus scraper)')
   .action(async (options: { hostId: string; listen: string; keyFile?: string; publicMetrics?: boolean }) => {
     await runAgent({ hostId: options.hostId, listen: options.listen, ...(options.keyFile ? { keyFile: options.keyFile } : {}), ...(options.publicMetrics ? { publicMetrics: true } : {}) });
+  });
+
+program
+  .command('reap')
+  .description('Start an on-demand reap and follow it host by host.')
+  .option('--host <id...>', 'only these hosts (repeatable); default every enabled host')
+  .option('--dry-run', 'report what would be removed, touch nothing')
+  .option('--force', 'lift the maxReap safety cap for this run (S4)')
+  .option('--no-wait', 'print the run id and return at once')
+  .option('--timeout <duration>', 'how long to follow the run', '15m')
+  .action(async (options: { host?: string[]; dryRun?: boolean; force?: boolean; wait: boolean; timeout: string }, command: Command) => {
+    const g = globals(command);
+    let timeoutMs: number;
+    try {
+      timeoutMs = parseDuration(options.timeout);
+    } catch (error) {
+      throw new UsageError(`--timeout: ${(error as Error).message}`);
+    }
+    setExit(await runReap(apiClientFor(g), { ...options, json: Boolean(g.json), timeoutMs }));
+  });
+
+program
+  .command('reports')
+  .description('Show the audit trail, newest first.')
+  .option('--host <id>', 'only this host')
+  .option('--run <runId>', "only this run's reports")
+  .option('--since <when>', 'from this long ago (1h, 7d) or an ISO instant')
+  .option('--until <when>', 'up to this long ago or an ISO instant')
+  .option('--limit <n>', 'at most this many reports', '25')
+  .action(async (options: { host?: string; run?: string; since?: string; until?: string; limit: string }, command: Command) => {
+    const g = globals(command);
+    setExit(await listReports(apiClientFor(g), options, Boolean(g.json)));
+  });
+
+const hosts = program.command('hosts').description('List, add or remove the Docker hosts the reaper reaps.');
+hosts
+  .command('list', { isDefault: true })
+  .description('List the registered hosts and their last reap.')
+  .action(async (_o, command: Command) => {
+    const g = globals(command);
+    setExit(await listHosts(apiClientFor(g), Boolean(g.json)));
+  });
+hosts
+  .command('add <hostId>')
+  .description("Register (or update) a host and its agent's URL.")
+  .requiredOption('--url <agentUrl>', "the agent's URL, e.g. https://host-a.internal:8788")
+  .option('--disabled', 'register it without reaping it')
+  .option('--max-reap <n>', 'per-host cap on orphans per run (default REAPER_MAX_REAP)')
+  .action(async (hostId: string, options: { url: string; disabled?: boolean; maxReap?: string }, command: Command) => {
+    const g = globals(command);
+    setExit(await addHost(apiClientFor(g), hostId, options, Boolean(g.json)));
+  });
+hosts
+  .command('remove <hostId>')
+  .description('Deregister a host.')
+  .action(async (hostId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await removeHost(apiClientFor(g), hostId, Boolean(g.json)));
+  });
+hosts
+  .command('containers <hostId>')
+  .description("List a host's tracked containers.")
+  .action(async (hostId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await listTracked(apiClientFor(g), hostId, Boolean(g.json)));
+  });
+
+program
+  .command('track <hostId> <containerId>')
+  .description('Track a container (the manager does this before it creates one).')
+  .option('--docker-id <id>', 'protect only this Docker container under that id')
+  .option('--owner <owner>', 'who owns it')
+  .option('--lease <duration>', 'protect it only this long unless tracked again (e.g. 1h)')
+  .action(async (hostId: string, containerId: string, options: { dockerId?: string; owner?: string; lease?: string }, command: Command) => {
+    const g = globals(command);
+    setExit(await track(apiClientFor(g), hostId, containerId, options, Boolean(g.json)));
+  });
+
+program
+  .command('untrack <hostId> <containerId>')
+  .description('Stop tracking a container (the manager does this after it removed one).')
+  .action(async (hostId: string, containerId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await untrack(apiClientFor(g), hostId, containerId, Boolean(g.json)));
   });
 
 program
@@ -43,6 +161,10 @@ function fail(error: unknown): never {
   if (error instanceof UsageError || error instanceof InvalidKeyError || error instanceof DockerUnreachableError) {
     process.stderr.write(`clawbox-reaper: ${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof ApiError) {
+    process.stderr.write(`clawbox-reaper: ${error.message}\n`);
+    process.exit(3);
   }
   process.stderr.write(`clawbox-reaper: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

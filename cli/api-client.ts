@@ -1,0 +1,88 @@
+/**
+ * The CLI's client of the control-plane API: bearer token, JSON in and out, every answer parsed
+ * with the API's own contract schemas.
+ */
+import type { z } from 'zod';
+import { ErrorBody } from '../agent/contract.js';
+import { HostItem, HostList, ReapStarted, ReportPageBody, RunView, TrackedItem, TrackedList, type HostPutBody, type ReapStartBody, type TrackPutBody } from '../functions/api/contract.js';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+const enc = encodeURIComponent;
+
+export function createApiClient(options: ApiClientOptions) {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? fetch;
+
+  async function call<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.infer<S>> {
+    const headers: Record<string, string> = {};
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await doFetch(base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    } catch (error) {
+      const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
+      throw new ApiError(`cannot reach the API at ${base} (${cause}); is \`clawbox-reaper local\` running? Set --api or REAPER_API_URL to point elsewhere`);
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ApiError(`the API at ${base} answered HTTP ${response.status} with a body that is not JSON`, response.status);
+    }
+    if (!response.ok) {
+      const parsed = ErrorBody.safeParse(json);
+      if (response.status === 401) throw new ApiError(`the API refused the token (401): set REAPER_API_TOKEN to the token printed by \`clawbox-reaper local\``, 401, 'unauthorized');
+      const message = parsed.success ? `${parsed.data.error.message}${describeDetails(parsed.data.error.details)}` : `HTTP ${response.status}`;
+      throw new ApiError(message, response.status, parsed.success ? parsed.data.error.code : undefined);
+    }
+    if (schema === null) return undefined as z.infer<S>;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new ApiError(`the API's answer to ${method} ${path} does not match this CLI's contract (version mismatch?)`);
+    return parsed.data;
+  }
+
+  return {
+    listHosts: () => call('GET', '/v1/hosts', HostList),
+    putHost: (hostId: string, body: HostPutBody) => call('PUT', `/v1/hosts/${enc(hostId)}`, HostItem, body),
+    deleteHost: (hostId: string) => call('DELETE', `/v1/hosts/${enc(hostId)}`, null),
+    listTracked: (hostId: string, cursor?: string) => call('GET', `/v1/hosts/${enc(hostId)}/containers${cursor ? `?cursor=${enc(cursor)}` : ''}`, TrackedList),
+    track: (hostId: string, containerId: string, body: TrackPutBody) => call('PUT', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}`, TrackedItem, body),
+    untrack: (hostId: string, containerId: string) => call('DELETE', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}`, null),
+    startReap: (body: ReapStartBody) => call('POST', '/v1/reaps', ReapStarted, body),
+    getRun: (runId: string) => call('GET', `/v1/reaps/${enc(runId)}`, RunView),
+    listReports: (query: Record<string, string | number | undefined>) => {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+      const qs = params.toString();
+      return call('GET', `/v1/reports${qs ? `?${qs}` : ''}`, ReportPageBody);
+    },
+  };
+}
+
+function describeDetails(details: unknown): string {
+  if (!Array.isArray(details)) return '';
+  const parts = details
+    .map((d: unknown) => (typeof d === 'object' && d !== null && 'path' in d && 'message' in d ? `${String(d.path)}: ${String(d.message)}` : ''))
+    .filter(Boolean);
+  return parts.length ? ` (${parts.join('; ')})` : '';
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;

@@ -1,0 +1,188 @@
+/**
+ * The whole system on one machine (SPEC §7): dynalite with its data on disk, the API on
+ * 127.0.0.1, an agent for the local engine registered as a host with its derived key, and the
+ * reaper's Lambda handler — the same code — invoked on a timer with a scheduled event.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { serve, type ServerType } from '@hono/node-server';
+import { DEFAULT_LABEL } from '../agent/config.js';
+import { startAgent, type RunningAgent } from '../agent/main.js';
+import { createLocalApi } from '../functions/api/local.js';
+import { createReaperFromEnv } from '../functions/reaper.js';
+import { createStore, ensureTables } from '../functions/store/index.js';
+import { HostId } from '../lib/ids.js';
+import { parseListen } from '../lib/listen.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { decodeKey, deriveHostKey } from '../lib/signing.js';
+import { TOKEN_FILE } from './context.js';
+import { loadOrCreateSecret } from './secrets.js';
+
+type DynaliteFactory = (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+// dynalite is CommonJS without type declarations; typed at the one place it is loaded.
+const dynalite: DynaliteFactory = createRequire(import.meta.url)('dynalite');
+
+export interface LocalStackOptions {
+  dataDir: string;
+  apiListen: string;
+  agentListen: string;
+  hostId?: string;
+  intervalMs: number;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  agentUrl: string;
+  hostId: string;
+  token: string;
+  tokenCreated: boolean;
+  dataDir: string;
+  /** Runs one scheduled reap now (what the timer does). */
+  tick(): Promise<void>;
+  /** Stops the timer, lets runs in flight finish and write their reports, then closes everything. */
+  close(): Promise<void>;
+}
+
+/** This machine's hostname, made into a valid host id. */
+export function defaultHostId(): string {
+  const cleaned = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  return HostId.safeParse(cleaned).success ? cleaned : 'local';
+}
+
+async function listen(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolveListen());
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+/** The shape of the scheduled event EventBridge delivers, as the Lambda would receive it. */
+function scheduledEvent(now: Date) {
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: 'local',
+    time: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: 'local',
+    resources: ['local:clawbox-reaper-schedule'],
+    detail: {},
+  };
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ level: env.REAPER_LOG_LEVEL ?? 'info' });
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true, mode: 0o700 });
+  const hostId = options.hostId ?? defaultHostId();
+  if (!HostId.safeParse(hostId).success) throw new Error(`--host-id "${hostId}" is not a valid host id (letters, digits, . _ -)`);
+  const apiAddress = parseListen(options.apiListen);
+  const agentAddress = parseListen(options.agentListen);
+
+  const masterKey = env.REAPER_MASTER_KEY ? { value: env.REAPER_MASTER_KEY, created: false } : loadOrCreateSecret(dataDir, 'master-key');
+  decodeKey(masterKey.value, 'REAPER_MASTER_KEY');
+  const token = env.REAPER_API_TOKEN ? { value: env.REAPER_API_TOKEN, created: false } : loadOrCreateSecret(dataDir, TOKEN_FILE);
+
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
+  };
+
+  try {
+    // The agent first: if Docker is unreachable there is nothing to run.
+    const agent: RunningAgent = await startAgent(
+      {
+        hostId,
+        listen: agentAddress,
+        hostKey: decodeKey(deriveHostKey(masterKey.value, hostId)),
+        dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
+        label: env.REAPER_LABEL || DEFAULT_LABEL,
+        concurrency: Number(env.REAPER_AGENT_CONCURRENCY ?? 16),
+        bodyLimitBytes: 16 * 1024 * 1024,
+        publicMetrics: false,
+        logLevel: 'info',
+      },
+      { logger: logger.child({ component: 'agent' }) },
+    );
+    closers.push(() => agent.close());
+
+    const db = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const dbPort = await listen(db, '127.0.0.1', 0);
+    closers.push(() => new Promise<void>((r) => db.close(() => r())));
+    const dynamo = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${dbPort}`,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    closers.push(async () => dynamo.destroy());
+
+    const reaperEnv = { ...env, REAPER_MASTER_KEY: masterKey.value };
+    const { handler, config } = createReaperFromEnv({ env: reaperEnv, dynamo, logger: logger.child({ component: 'reaper' }) });
+    await ensureTables(dynamo, config.tablePrefix);
+    const store = createStore({ client: dynamo, prefix: config.tablePrefix, reportTtlDays: config.reportTtlDays });
+
+    const existing = await store.hosts.get(hostId);
+    if (!existing || existing.agentUrl !== agent.url) {
+      await store.hosts.put(hostId, { agentUrl: agent.url, enabled: existing?.enabled ?? true, ...(existing?.maxReap === undefined ? {} : { maxReap: existing.maxReap }) });
+    }
+
+    // Runs in flight (scheduled or on demand) are awaited on shutdown so their reports are written.
+    const runTimeoutMs = 5 * 60_000;
+    const invoke = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => runTimeoutMs }).then(() => undefined);
+    const api = createLocalApi({ store, token: token.value, logger: logger.child({ component: 'api' }), invoke });
+    const apiServer: ServerType = await new Promise((resolveServe, reject) => {
+      const s = serve({ fetch: api.app.fetch, hostname: apiAddress.host, port: apiAddress.port }, () => resolveServe(s));
+      s.once('error', reject);
+    });
+    closers.push(async () => {
+      await new Promise<void>((r) => apiServer.close(() => r()));
+      await api.inFlight();
+    });
+    const apiPort = (apiServer.address() as { port: number }).port;
+
+    let scheduled: Promise<void> = Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const tick = () => {
+      scheduled = invoke(scheduledEvent(new Date())).catch((err: unknown) => logger.error({ err }, 'scheduled reap failed'));
+      return scheduled;
+    };
+    const loop = () => {
+      timer = setTimeout(() => {
+        void tick().then(() => {
+          if (!stopped) loop();
+        });
+      }, options.intervalMs);
+    };
+    loop();
+    closers.push(async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await scheduled;
+    });
+
+    return {
+      apiUrl: `http://${apiAddress.host}:${apiPort}`,
+      agentUrl: agent.url,
+      hostId,
+      token: token.value,
+      tokenCreated: token.created,
+      dataDir,
+      tick,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
