@@ -2,8 +2,9 @@
  * The agent's entry: builds the real Docker port, logger and metrics from a config, checks the
  * engine answers, and serves the app. Nothing else in agent/ reads the environment.
  */
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { serveJsonErrors } from '../lib/serve.js';
 import { createAgentApp } from './app.js';
 import type { AgentConfig } from './config.js';
 import { createDockerPort, type DockerPort } from './docker.js';
@@ -44,10 +45,8 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     bodyLimitBytes: config.bodyLimitBytes,
     publicMetrics: config.publicMetrics,
   });
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
-    s.once('error', reject);
-  });
+  // Every refusal is JSON, even those node's HTTP parser makes before the app sees the request.
+  const server: ServerType = await serveJsonErrors({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port, logger });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
