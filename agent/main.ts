@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { serveJsonErrors } from '../lib/serve.js';
 import { createAgentApp } from './app.js';
 import type { AgentConfig } from './config.js';
+import { DockerUnreachableError } from './errors.js';
 import { createDockerPort, type DockerPort } from './docker.js';
 import { createAgentMetrics } from './metrics.js';
 import { createReapService } from './reap-service.js';
@@ -18,9 +19,7 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-export class DockerUnreachableError extends Error {
-  override name = 'DockerUnreachableError';
-}
+export { DockerUnreachableError };
 
 export async function startAgent(config: AgentConfig, options: { logger?: Logger; docker?: DockerPort } = {}): Promise<RunningAgent> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'agent' });

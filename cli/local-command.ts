@@ -1,5 +1,5 @@
 /** `clawbox-reaper local` (what `npm start` runs): starts the local stack and stops it cleanly on Ctrl-C / SIGTERM. */
-import { DockerUnreachableError } from '../agent/main.js';
+import { DockerUnreachableError } from '../agent/errors.js';
 import { startLocalStack, type LocalStackOptions } from './local-stack.js';
 import { UsageError } from './output.js';
 
@@ -16,6 +16,7 @@ export async function runLocal(options: LocalStackOptions): Promise<void> {
     '',
     'clawbox-reaper is running on this machine:',
     `  API          ${stack.apiUrl}`,
+    `  dashboard    ${stack.apiUrl}/dashboard   (sign in with the API token)`,
     `  agent        ${stack.agentUrl} (host "${stack.hostId}", Docker at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'})`,
     `  data         ${stack.dataDir}`,
     `  schedule     a reap every ${Math.round(options.intervalMs / 1000)}s`,

@@ -4,15 +4,13 @@
  * configuration error; 3 the API could not be reached or refused the request.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { DockerUnreachableError } from '../agent/main.js';
+import { DockerUnreachableError } from '../agent/errors.js';
 import { parseDuration } from '../lib/duration.js';
 import { HostId } from '../lib/ids.js';
 import { deriveHostKey, InvalidKeyError } from '../lib/signing.js';
 import { addHost, listHosts, listReports, listTracked, removeHost, track, untrack } from './admin-commands.js';
-import { runAgent } from './agent-command.js';
 import { ApiError } from './api-client.js';
 import { apiClientFor, DEFAULT_DATA_DIR, type GlobalOptions } from './context.js';
-import { runLocal } from './local-command.js';
 import { UsageError } from './output.js';
 import { runReap } from './reap-command.js';
 
@@ -46,6 +44,8 @@ program
       throw new UsageError(`--interval: ${(error as Error).message}`);
     }
     if (intervalMs < 1000) throw new UsageError('--interval must be at least 1s');
+    // Loaded on demand: the local stack pulls in dynalite and the AWS SDK, which no other command needs.
+    const { runLocal } = await import('./local-command.js');
     await runLocal({ dataDir: o.dataDir ?? DEFAULT_DATA_DIR, apiListen: o.apiListen, agentListen: o.agentListen, ...(o.hostId ? { hostId: o.hostId } : {}), intervalMs });
   });
 
@@ -57,6 +57,8 @@ program
   .option('--key-file <file>', "file holding this host's key (hex); default: env REAPER_AGENT_KEY")
   .option('--public-metrics', 'serve /metrics without a signature (for a Prometheus scraper)')
   .action(async (options: { hostId: string; listen: string; keyFile?: string; publicMetrics?: boolean }) => {
+    // Loaded on demand: dockerode (and its gRPC stack) is only needed by the agent.
+    const { runAgent } = await import('./agent-command.js');
     await runAgent({ hostId: options.hostId, listen: options.listen, ...(options.keyFile ? { keyFile: options.keyFile } : {}), ...(options.publicMetrics ? { publicMetrics: true } : {}) });
   });
 

@@ -38,7 +38,10 @@ const zodEnglishOnly = {
 rmSync(args['lambda-only'] ? join(outdir, 'lambda') : outdir, { recursive: true, force: true });
 const jobs = [];
 if (!args['lambda-only'] && existsSync('cli/main.ts')) {
-  jobs.push(build({ ...common, entryPoints: ['cli/main.ts'], outfile: join(outdir, 'cli.js'), packages: 'external' }));
+  // Split so that `local` (dynalite, the AWS SDK) loads only when that command runs.
+  jobs.push(
+    build({ ...common, entryPoints: { cli: 'cli/main.ts' }, outdir, splitting: true, chunkNames: 'cli-chunks/[name]-[hash]', packages: 'external' }),
+  );
 }
 for (const name of ['reaper', 'api']) {
   if (!existsSync(`functions/${name}.ts`)) continue;

@@ -5,10 +5,8 @@
  */
 import { z } from 'zod';
 import { ClawboxId, HostId, Instant, RunId } from '../../lib/ids.js';
-import { HostItem, ReportItem, TrackedItem } from '../store/schemas.js';
-import { HostInput } from '../store/hosts.js';
-import { MAX_REPORTS_PAGE } from '../store/reports.js';
-import { MAX_PAGE_SIZE, TrackInput } from '../store/tracked.js';
+// Only the pure schemas: clients of the API (the CLI) must not load the DynamoDB SDK.
+import { HostInput, HostItem, MAX_PAGE_SIZE, MAX_REPORTS_PAGE, ReportItem, TrackInput, TrackedItem } from '../store/schemas.js';
 
 /** A page size in a query string: digits only, so "", "1e2" or "-1" are refused, never coerced. */
 const pageLimit = (max: number) =>

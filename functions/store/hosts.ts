@@ -3,19 +3,13 @@
  * `createdAt` and `lastReap`, so re-registering a host never erases its history.
  */
 import { DeleteCommand, GetCommand, paginateScan, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
 import { HostId } from '../../lib/ids.js';
 import { parseValue } from '../../lib/http.js';
 import { CorruptItemError, parseItem, summarizeIssues } from './corrupt.js';
 import { isConditionalCheckFailed } from './dynamo-errors.js';
-import { AgentUrl, HostItem, LastReap, type Host } from './schemas.js';
+import { HostInput, HostItem, LastReap, type Host } from './schemas.js';
 
-export const HostInput = z.strictObject({
-  agentUrl: AgentUrl,
-  enabled: z.boolean(),
-  maxReap: z.number().int().min(0).optional(),
-});
-export type HostInput = z.infer<typeof HostInput>;
+export { HostInput };
 
 /** A host item that could not be parsed; the reaper still reports it (S8) when it has an id. */
 export interface InvalidHost {

@@ -18,10 +18,11 @@ import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { isRetryableDynamoError } from './dynamo-errors.js';
 import { buildReportItem, type ReportInput } from './report-item.js';
 import { ReportItem } from './schemas.js';
+import { MAX_REPORTS_PAGE } from './schemas.js';
 import { DAY_INDEX, RUN_INDEX } from './tables.js';
 
 export const DEFAULT_REPORT_TTL_DAYS = 90;
-export const MAX_REPORTS_PAGE = 100;
+export { MAX_REPORTS_PAGE };
 const DAY_MS = 86_400_000;
 const DAYS_IN_PARALLEL = 7;
 

@@ -95,3 +95,26 @@ export const ReportItem = z.object({
   expiresAt: z.number().int(),
 });
 export type ReportItem = z.infer<typeof ReportItem>;
+
+/** What registering a host takes (PUT /v1/hosts/:hostId). */
+export const HostInput = z.strictObject({
+  agentUrl: AgentUrl,
+  enabled: z.boolean(),
+  maxReap: z.number().int().min(0).optional(),
+});
+export type HostInput = z.infer<typeof HostInput>;
+
+/** What tracking a container takes (PUT /v1/hosts/:hostId/containers/:containerId). */
+export const TrackInput = z.strictObject({
+  /** Only this Docker container is protected; another with the same label value is an orphan (S2). */
+  dockerId: DockerId.optional(),
+  owner: Owner.optional(),
+  /** The item stops protecting its container this many seconds from now, unless re-tracked. */
+  leaseSeconds: z.number().int().min(1).max(MAX_LEASE_SECONDS).optional(),
+});
+export type TrackInput = z.infer<typeof TrackInput>;
+
+/** Largest page of tracked items one list call returns. */
+export const MAX_PAGE_SIZE = 1000;
+/** Largest page of reports one list call returns. */
+export const MAX_REPORTS_PAGE = 100;

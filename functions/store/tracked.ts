@@ -14,20 +14,13 @@
 import { DeleteCommand, GetCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import type { TrackedRef } from '../../agent/contract.js';
-import { ClawboxId, DockerId, HostId } from '../../lib/ids.js';
+import { ClawboxId, HostId } from '../../lib/ids.js';
 import { parseValue } from '../../lib/http.js';
 import { parseItem } from './corrupt.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
-import { MAX_LEASE_SECONDS, Owner, TrackedItem, TrackedProjection } from './schemas.js';
+import { MAX_PAGE_SIZE, TrackInput, TrackedItem, TrackedProjection } from './schemas.js';
 
-export const TrackInput = z.strictObject({
-  /** Only this Docker container is protected; another with the same label value is an orphan (S2). */
-  dockerId: DockerId.optional(),
-  owner: Owner.optional(),
-  /** The item stops protecting its container this many seconds from now, unless re-tracked. */
-  leaseSeconds: z.number().int().min(1).max(MAX_LEASE_SECONDS).optional(),
-});
-export type TrackInput = z.infer<typeof TrackInput>;
+export { TrackInput };
 
 /** What the reaper sends for one host, with what it took to read it. */
 export interface TrackedSnapshot {
@@ -58,7 +51,7 @@ export interface TrackedStore {
 }
 
 const TrackedCursor = z.strictObject({ hostId: HostId, containerId: ClawboxId });
-export const MAX_PAGE_SIZE = 1000;
+export { MAX_PAGE_SIZE };
 
 export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, now: () => number = Date.now): TrackedStore {
   const keyName = (hostId: string, containerId: string) => `${hostId}/${containerId}`;
