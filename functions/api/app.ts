@@ -15,6 +15,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { AppError, conflict, unavailable } from '../../lib/errors.js';
 import { installErrorHandling } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
+import { createDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
 import type { ReportItem } from '../store/schemas.js';
 import {
@@ -66,6 +67,12 @@ export interface ApiAppDeps {
    * here (undefined). The local stack knows; on AWS the run lives in another function.
    */
   runFinished?: (runId: string) => boolean | undefined;
+  /**
+   * The audit dashboard (/dashboard) signs browsers in with this token (the local stack passes the
+   * API token). Absent: the pages have no sign-in of their own, as /v1 has no auth of its own on
+   * AWS; IAM on the HTTP API's /dashboard routes guards them there (docs/DASHBOARD.md).
+   */
+  dashboardToken?: string;
 }
 
 export const DEFAULT_API_BODY_LIMIT = 1024 * 1024;
@@ -122,6 +129,12 @@ export function createApiApp(deps: ApiAppDeps): Hono {
         throw new AppError(413, 'payload_too_large', `body exceeds ${limitBytes} bytes`);
       },
     }),
+  );
+
+  // The audit dashboard: HTML pages over the same store, with their own sign-in (never /v1's bearer token in a header).
+  app.route(
+    '/dashboard',
+    createDashboard({ store, logger: deps.logger, now, ...(deps.dashboardToken === undefined ? {} : { token: deps.dashboardToken }) }),
   );
 
   // ---- hosts -------------------------------------------------------------------------------

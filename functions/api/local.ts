@@ -1,6 +1,6 @@
 /**
  * The API as the local stack serves it (`clawbox-reaper local`): a bearer token on every /v1
- * route, and runs started in process instead of by an async Lambda invocation. A run is not
+ * route (and the same token to sign in to the /dashboard pages), and runs started in process instead of by an async Lambda invocation. A run is not
  * awaited by the request that starts it (POST /v1/reaps answers 202 at once, as on AWS); its
  * promise is kept so a graceful shutdown can wait for the reports to be written (`inFlight()`).
  */
@@ -87,6 +87,8 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     startRun,
     logger: options.logger,
     auth: bearerTokenAuth(options.token),
+    // The dashboard signs browsers in with the same token (a form, then an HttpOnly session cookie).
+    dashboardToken: options.token,
     now,
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
     runFinished: (runId) => (finished.has(runId) ? true : running.has(runId) ? false : undefined),

@@ -1,0 +1,163 @@
+/** The fleet: every host with its last reap, the window's totals, charts across the fleet, and recent runs. */
+import type { FC } from 'hono/jsx';
+import { RANGES, bucketize, matchesStatus, isFailing, summarizeRuns, totals, totalsByHost, type StatusFilter, type TimeWindow } from '../aggregate.js';
+import { BarChart } from '../charts.js';
+import type { FleetData } from '../data.js';
+import { ago, bucketLabel, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortId } from '../format.js';
+import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
+import { CapNote, RunsTable } from './parts.js';
+
+export interface FleetPageProps {
+  data: FleetData;
+  window: TimeWindow;
+  status: StatusFilter | undefined;
+  nowMs: number;
+  signedIn: boolean;
+}
+
+export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, signedIn }) => {
+  const reports = data.reports.items;
+  const sum = totals(reports);
+  const byHost = totalsByHost(reports);
+  const buckets = bucketize(reports, window);
+  const per = RANGES[window.range].per;
+  const filters = { range: window.range, status };
+  const failingNow = data.hosts.filter((h) => h.lastReap !== undefined && isFailing(h.lastReap.status));
+  const shown = data.hosts.filter((h) => status === undefined || (h.lastReap !== undefined && matchesStatus(h.lastReap.status, status)));
+  const runs = summarizeRuns(reports).slice(0, 15);
+  const groupTitle = (start: number) => `${formatInstant(start)} + ${per}`;
+
+  return (
+    <Layout title="Fleet" signedIn={signedIn}>
+      <h1>Fleet</h1>
+      <p class="sub">
+        {`${data.hosts.length} host${data.hosts.length === 1 ? '' : 's'} registered · reports of runs started in the last ${window.range} (since ${formatInstant(window.since)})`}
+      </p>
+      <div class="toolbar">
+        <RangePicker current={window.range} href={(range) => fleetUrl({ ...filters, range })} />
+        <StatusFilterForm action={fleetUrl()} range={window.range} status={status} label="Hosts whose last reap is" />
+      </div>
+      <CapNote capped={data.reports.capped} count={reports.length} />
+      {data.invalid.length ? (
+        <div class="note bad" id="invalid-hosts">
+          <strong>{`${data.invalid.length} host item${data.invalid.length === 1 ? '' : 's'} cannot be read`}</strong>
+          {' (each gets an error report on every run): '}
+          {data.invalid.map((i) => `${i.hostId ?? '(no id)'}: ${i.problem}`).join('; ')}
+        </div>
+      ) : null}
+
+      <div class="tiles">
+        <Tile id="tile-hosts" label="hosts enabled" value={`${data.hosts.filter((h) => h.enabled).length} / ${data.hosts.length}`} />
+        <Tile id="tile-failing-hosts" label="hosts failing now" value={String(failingNow.length)} bad={failingNow.length > 0} />
+        <Tile id="tile-runs" label={`runs in ${window.range}`} value={String(sum.runs)} />
+        <Tile id="tile-removed" label={`removed in ${window.range}`} value={String(sum.removed)} />
+        <Tile id="tile-failed" label={`failed removals in ${window.range}`} value={String(sum.failed)} bad={sum.failed > 0} />
+        <Tile id="tile-failing-reports" label={`failing host reports in ${window.range}`} value={String(sum.failingReports)} bad={sum.failingReports > 0} />
+      </div>
+
+      <h2 id="hosts">Hosts</h2>
+      {shown.length === 0 ? (
+        <p class="empty-state">{data.hosts.length === 0 ? 'No host is registered yet.' : 'No host matches this filter.'}</p>
+      ) : (
+        <table id="hosts-table">
+          <thead>
+            <tr class="group">
+              <th colspan={3}></th>
+              <th colspan={4}>last reap: containers</th>
+              <th colspan={4}>{`in ${window.range}`}</th>
+            </tr>
+            <tr>
+              <th scope="col">host</th>
+              <th scope="col">last reap</th>
+              <th scope="col">when</th>
+              <th class="n" scope="col">labelled</th>
+              <th class="n" scope="col">orphans</th>
+              <th class="n" scope="col">removed</th>
+              <th class="n" scope="col">failed</th>
+              <th class="n" scope="col">runs</th>
+              <th class="n" scope="col">removed</th>
+              <th class="n" scope="col">failed</th>
+              <th class="n" scope="col">failing reports</th>
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((host) => {
+              const last = host.lastReap;
+              const inRange = byHost.get(host.hostId);
+              const failing = last !== undefined && isFailing(last.status);
+              return (
+                <tr class={failing ? 'failing' : ''} data-host={host.hostId}>
+                  <td>
+                    <a href={hostUrl(host.hostId, { range: window.range })}>
+                      <strong>{host.hostId}</strong>
+                    </a>
+                    {host.enabled ? null : <span class="badge none"> disabled</span>}
+                    <small class="muted mono">{host.agentUrl}</small>
+                  </td>
+                  <td>
+                    {last ? (
+                      <a href={reportUrl(host.hostId, last.runId, { range: window.range })} title={`report of run ${last.runId}`}>
+                        <StatusBadge status={last.status} />
+                      </a>
+                    ) : (
+                      <StatusBadge status={undefined} />
+                    )}
+                  </td>
+                  <td class="when">
+                    {last ? (
+                      <>
+                        {ago(last.at, nowMs)}
+                        <small>{formatInstant(last.at)}</small>
+                        <small>
+                          {'run '}
+                          <a class="mono" href={runUrl(last.runId, { range: window.range })} title={last.runId}>
+                            {shortId(last.runId)}
+                          </a>
+                        </small>
+                      </>
+                    ) : (
+                      '–'
+                    )}
+                  </td>
+                  <Num value={last?.counts?.labelled} />
+                  <Num value={last?.counts?.orphans} />
+                  <Num value={last?.counts?.removed} />
+                  <Num value={last?.counts?.failed} bad />
+                  <Num value={inRange?.runs ?? 0} />
+                  <Num value={inRange?.removed ?? 0} />
+                  <Num value={inRange?.failed ?? 0} bad />
+                  <Num value={inRange?.failingReports ?? 0} bad />
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Across the fleet</h2>
+      <BarChart
+        title={`Containers removed and failed, per ${per}`}
+        unit="containers"
+        mode="stacked"
+        series={[
+          { label: 'removed', className: 's-removed' },
+          { label: 'failed', className: 's-failed' },
+        ]}
+        groups={buckets.map((b) => ({ label: bucketLabel(b.start, window.bucketMs), title: groupTitle(b.start), values: [b.removed, b.failed] }))}
+      />
+      <BarChart
+        title={`Host reports per ${per}: fine and failing`}
+        unit="reports"
+        mode="stacked"
+        series={[
+          { label: 'fine', className: 's-ok' },
+          { label: 'failing', className: 's-failed' },
+        ]}
+        groups={buckets.map((b) => ({ label: bucketLabel(b.start, window.bucketMs), title: groupTitle(b.start), values: [b.reports - b.failingReports, b.failingReports] }))}
+      />
+
+      <h2 id="runs">Recent runs</h2>
+      <RunsTable runs={runs} range={window.range} nowMs={nowMs} />
+    </Layout>
+  );
+};
