@@ -4,7 +4,7 @@
  * reused: config, clients and the cached master key survive between runs.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
 import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
@@ -31,7 +31,7 @@ export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: R
   let masterKey: MasterKeyProvider;
   if (config.masterKey !== undefined) masterKey = staticMasterKey(config.masterKey);
   else {
-    const ssm = options.ssm ?? new SSMClient({});
+    const ssm = options.ssm ?? (async () => new (await import('@aws-sdk/client-ssm')).SSMClient({}));
     masterKey = ssmMasterKey({ ssm, parameterName: config.masterKeyParam ?? '' });
   }
   const reaper = createReaper({ store, masterKey, logger, settings: config, ...(options.now ? { now: options.now } : {}) });

@@ -3,7 +3,7 @@
  * on AWS. The SSM value is fetched once per container and cached; a failed fetch is not cached,
  * so the next run tries again. The key's text never appears in an error (S9).
  */
-import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { decodeKey } from '../../lib/signing.js';
 
 /** Resolves to the master key, hex. */
@@ -19,12 +19,15 @@ export function staticMasterKey(hex: string): MasterKeyProvider {
   return () => Promise.resolve(key);
 }
 
-export function ssmMasterKey(options: { ssm: SSMClient; parameterName: string }): MasterKeyProvider {
+export function ssmMasterKey(options: { ssm: SSMClient | (() => Promise<SSMClient>); parameterName: string }): MasterKeyProvider {
   let cached: Promise<string> | undefined;
   const fetchKey = async (): Promise<string> => {
     let value: string | undefined;
     try {
-      const out = await options.ssm.send(new GetParameterCommand({ Name: options.parameterName, WithDecryption: true }));
+      // Loaded on first use: only a deployment that keeps the key in SSM pays for the client (cold start).
+      const { GetParameterCommand } = await import('@aws-sdk/client-ssm');
+      const ssm = typeof options.ssm === 'function' ? await options.ssm() : options.ssm;
+      const out = await ssm.send(new GetParameterCommand({ Name: options.parameterName, WithDecryption: true }));
       value = out.Parameter?.Value;
     } catch (error) {
       throw new MasterKeyError(`cannot read the master key from SSM parameter ${options.parameterName}: ${(error as Error).name}`, { cause: error });
