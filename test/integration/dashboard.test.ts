@@ -1,0 +1,511 @@
+/**
+ * The audit dashboard in a real browser (Debian's chromium through playwright-core) against the
+ * API app as the local stack serves it, over HTTP on 127.0.0.1, with dynalite and real reports:
+ * the real reaper against a real agent on a private Docker engine (one removal made to fail
+ * with markup in its error), a real unreachable host, plus reports written with the store for
+ * statuses a private engine cannot produce on demand (capped) and older times.
+ *
+ * Most pages are read with JavaScript disabled: the dashboard has none and must not need it.
+ * Every number checked on a page is recomputed from the store, not from the page.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { serve, type ServerType } from '@hono/node-server';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerPort } from '../../agent/docker.js';
+import type { ReapReport } from '../../agent/contract.js';
+import { createLocalApi, type LocalApi } from '../../functions/api/local.js';
+import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
+import { createReaperHandler } from '../../functions/reaper/handler.js';
+import { staticMasterKey } from '../../functions/reaper/master-key.js';
+import { createReaper } from '../../functions/reaper/run.js';
+import { createStore, type ReportItem, type Store } from '../../functions/store/index.js';
+import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { makeContainer, stateOf } from '../helpers/containers.js';
+import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
+import { startEngine, type Engine } from '../helpers/engine.js';
+import { closedPortUrl } from '../helpers/net.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const TOKEN = randomBytes(24).toString('base64url');
+const MASTER = randomBytes(32).toString('hex');
+const RUN_LABEL = `dash-${randomUUID().slice(0, 8)}`;
+const MARKUP = '<script>alert(1)</script><b>x</b>';
+const ENGINE_HOST = 'dash-engine';
+const DOWN_HOST = 'dash-down';
+const CAPPED_HOST = 'dash-capped';
+const XSS_HOST = 'dash-xss';
+const HOUR = 3_600_000;
+
+let dynamo: TestDynamo | undefined;
+let store: Store;
+let engine: Engine | undefined;
+let agent: TestAgent | undefined;
+let api: LocalApi | undefined;
+let server: ServerType | undefined;
+let evil: Server | undefined;
+let browser: Browser | undefined;
+let base: string;
+let evilBase: string;
+/** A signed-in context with JavaScript disabled, shared by the page tests. */
+let reader: BrowserContext;
+const failRemove = new Set<string>();
+const apiLog = capturingLogger('info');
+const reaperLog = capturingLogger('warn');
+/** The run the real reaper made: the engine host partial (2 removed, 1 failed), the down host unreachable. */
+let realRunId: string;
+let cappedRunId: string;
+let xssRunId: string;
+let removedIds: string[];
+let failedId: string;
+let keptId: string;
+
+function reapReport(hostId: string, runId: string, at: string, status: ReapReport['status'], counts: ReapReport['counts'], containers: ReapReport['containers']): ReapReport {
+  return { runId, hostId, status, startedAt: at, finishedAt: at, durationMs: 12, dryRun: false, counts, containers };
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite({ prefix: 'dash-' });
+  store = createStore({ client: dynamo.client, prefix: dynamo.prefix });
+  engine = await startEngine();
+  agent = await startTestAgent({
+    dockerHost: engine.dockerHost,
+    hostId: ENGINE_HOST,
+    masterKey: MASTER,
+    // A removal the engine refuses, with markup in its message: the engine cannot be made to fail on demand.
+    wrapDocker: (real): DockerPort => ({
+      version: () => real.version(),
+      listLabelled: () => real.listLabelled(),
+      stop: (id, timeout) => real.stop(id, timeout),
+      remove: (id) => (failRemove.has(id) ? Promise.reject(new Error(`${MARKUP} device or resource busy`)) : real.remove(id)),
+    }),
+  });
+  const down = await closedPortUrl();
+  await store.hosts.put(ENGINE_HOST, { agentUrl: agent.url, enabled: true });
+  await store.hosts.put(DOWN_HOST, { agentUrl: down, enabled: true });
+
+  const made = await Promise.all(
+    ['dash-orphan-1', 'dash-orphan-2', 'dash-fail-1', 'dash-kept-1'].map((clawboxId) => makeContainer(engine!.docker, { clawboxId, kind: 'running', runLabel: RUN_LABEL })),
+  );
+  removedIds = [made[0]!.id, made[1]!.id];
+  failedId = made[2]!.id;
+  keptId = made[3]!.id;
+  failRemove.add(failedId);
+  await store.tracked.track(ENGINE_HOST, 'dash-kept-1', { owner: 'dash-test', leaseSeconds: 3600 });
+  // Past the 1 s grace with room: the agent widens the grace by the clock offset it sees, and the
+  // signed timestamp has whole seconds, so up to another second.
+  await sleep(3000);
+
+  const reaper = createReaper({
+    store,
+    masterKey: staticMasterKey(MASTER),
+    logger: reaperLog.logger,
+    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 1, stopTimeoutSeconds: 1, agentAttempts: 1, agentTimeoutMs: 20_000, reportMarginMs: 1000 },
+  });
+  realRunId = randomUUID();
+  await reaper.run({ runId: realRunId, trigger: 'api', hosts: [ENGINE_HOST, DOWN_HOST], deadlineAt: Date.now() + 60_000 });
+
+  // Older and other reports, written with the store: the engine host 3 h ago, a capped host, and
+  // an unreachable one whose error is markup.
+  const now = Date.now();
+  const threeHoursAgo = new Date(now - 3 * HOUR).toISOString();
+  const oldRunId = randomUUID();
+  await store.reports.putReport({
+    hostId: ENGINE_HOST, runId: oldRunId, trigger: 'schedule', status: 'ok', startedAt: threeHoursAgo, finishedAt: threeHoursAgo, durationMs: 40, dryRun: false, force: false, attempts: 1,
+    agentReport: reapReport(ENGINE_HOST, oldRunId, threeHoursAgo, 'ok', { labelled: 6, tracked: 2, orphans: 4, young: 0, stopped: 4, removed: 4, vanished: 0, failed: 0 },
+      ['old-1', 'old-2', 'old-3', 'old-4'].map((id) => ({ clawboxId: id, dockerId: randomBytes(32).toString('hex'), state: 'running', createdAt: threeHoursAgo, action: 'removed' as const }))),
+  });
+  await store.hosts.put(CAPPED_HOST, { agentUrl: down, enabled: true, maxReap: 10 });
+  cappedRunId = randomUUID();
+  const twoHoursAgo = new Date(now - 2 * HOUR).toISOString();
+  const capped = await store.reports.putReport({
+    hostId: CAPPED_HOST, runId: cappedRunId, trigger: 'schedule', status: 'capped', startedAt: twoHoursAgo, finishedAt: twoHoursAgo, durationMs: 30, dryRun: false, force: false, attempts: 1, maxReap: 10,
+    agentReport: reapReport(CAPPED_HOST, cappedRunId, twoHoursAgo, 'capped', { labelled: 31, tracked: 1, orphans: 30, young: 0, stopped: 0, removed: 0, vanished: 0, failed: 0 }, []),
+  });
+  await store.hosts.recordLastReap(CAPPED_HOST, { runId: cappedRunId, at: capped.finishedAt, status: 'capped', counts: capped.counts });
+  await store.hosts.put(XSS_HOST, { agentUrl: down, enabled: false });
+  xssRunId = randomUUID();
+  const xss = await store.reports.putReport({
+    hostId: XSS_HOST, runId: xssRunId, trigger: 'api', status: 'unreachable', error: `agent said ${MARKUP}`, startedAt: new Date(now - 30 * 60_000).toISOString(),
+    finishedAt: new Date(now - 30 * 60_000).toISOString(), durationMs: 3, dryRun: false, force: false, attempts: 2,
+  });
+  await store.hosts.recordLastReap(XSS_HOST, { runId: xssRunId, at: xss.finishedAt, status: 'unreachable', counts: null });
+
+  const handler = createReaperHandler({ reaper, logger: reaperLog.logger });
+  api = createLocalApi({ store, token: TOKEN, logger: apiLog.logger, invoke: (event) => handler(event, { getRemainingTimeInMillis: () => 60_000 }) });
+  const app = api.app;
+  server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+    s.once('error', reject);
+  });
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+
+  // Another origin (another port) with a page that posts the right token to the dashboard's sign-in.
+  evil = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><form id="f" method="post" action="${base}/dashboard/login"><input name="token" value="${TOKEN}"><button id="go">go</button></form>`);
+  });
+  await new Promise<void>((resolve) => evil!.listen(0, '127.0.0.1', resolve));
+  evilBase = `http://127.0.0.1:${(evil.address() as { port: number }).port}`;
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  reader = await browser.newContext({ javaScriptEnabled: false });
+  await signIn(await reader.newPage(), `${base}/dashboard`, TOKEN);
+});
+
+afterAll(async () => {
+  // Each step on its own: one failing cleanup must not leave a browser, a server or an engine behind.
+  const steps: (() => Promise<unknown>)[] = [
+    () => browser?.close() ?? Promise.resolve(),
+    () => (evil ? new Promise<void>((resolve) => evil?.close(() => resolve())) : Promise.resolve()),
+    () => (server ? new Promise<void>((resolve) => server?.close(() => resolve())) : Promise.resolve()),
+    () => api?.inFlight() ?? Promise.resolve(),
+    () => agent?.close() ?? Promise.resolve(),
+    () => engine?.stop() ?? Promise.resolve(),
+    () => dynamo?.close() ?? Promise.resolve(),
+  ];
+  for (const step of steps) await step().catch((error: unknown) => console.error('cleanup failed', error));
+});
+
+/** Fills the sign-in form that `url` leads to and submits it. */
+async function signIn(page: Page, url: string, token: string) {
+  await page.goto(url);
+  expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+  await page.fill('#token', token);
+  await Promise.all([page.waitForNavigation(), page.click('form.login button[type=submit]')]);
+  return page;
+}
+
+async function open(path: string): Promise<Page> {
+  const page = await reader.newPage();
+  const response = await page.goto(base + path);
+  expect(response?.status(), path).toBe(200);
+  return page;
+}
+
+const texts = async (row: Locator) => (await row.locator('td').allTextContents()).map((t) => t.trim());
+
+/** Every report whose run started in the last `hours`, from the store, through every page. */
+async function storedReports(hours: number, hostId?: string): Promise<ReportItem[]> {
+  const items: ReportItem[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.reports.listReports({ since: new Date(Date.now() - hours * HOUR).toISOString(), limit: 100, ...(hostId ? { hostId } : {}), ...(cursor ? { cursor } : {}) });
+    items.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return items;
+}
+const sum = (reports: ReportItem[], key: 'removed' | 'failed' | 'orphans') => reports.reduce((s, r) => s + (r.counts?.[key] ?? 0), 0);
+const FAILING = new Set(['error', 'unreachable', 'timeout', 'refused', 'partial', 'capped']);
+
+describe('the real run behind the pages', () => {
+  it('removed the two orphans, failed the third, kept the tracked one', async () => {
+    for (const id of removedIds) expect(await stateOf(engine!.docker, id)).toBeUndefined();
+    expect(await stateOf(engine!.docker, failedId)).toBeDefined();
+    expect(await stateOf(engine!.docker, keptId)).toBe('running');
+    const run = await store.reports.reportsForRun(realRunId);
+    expect(run.map((r) => [r.hostId, r.status])).toEqual([
+      [DOWN_HOST, 'unreachable'],
+      [ENGINE_HOST, 'partial'],
+    ]);
+  });
+});
+
+describe('sign-in', () => {
+  it('sends a browser without a session to sign in, refuses a wrong token, and lets the right one in where it was going', async () => {
+    const context = await browser!.newContext({ javaScriptEnabled: false });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base}/dashboard/hosts/${ENGINE_HOST}?range=7d`);
+      expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+      // The pages are not served to it: no host data on the sign-in page.
+      expect(await page.content()).not.toContain(agent!.url);
+
+      await page.fill('#token', randomBytes(24).toString('base64url'));
+      const [refused] = await Promise.all([page.waitForNavigation(), page.click('form.login button[type=submit]')]);
+      expect(refused?.status()).toBe(401);
+      await expect.poll(() => page.locator('#login-error').textContent()).toContain("not this API's token");
+      expect(await context.cookies()).toHaveLength(0);
+
+      await page.fill('#token', TOKEN);
+      await Promise.all([page.waitForNavigation(), page.click('form.login button[type=submit]')]);
+      expect(page.url()).toBe(`${base}/dashboard/hosts/${ENGINE_HOST}?range=7d`);
+      expect(await page.locator('h1').textContent()).toBe(ENGINE_HOST);
+
+      const cookies = await context.cookies();
+      expect(cookies).toHaveLength(1);
+      expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/dashboard' });
+      expect(cookies[0]!.value).not.toContain(TOKEN);
+
+      // Signing out ends it: the pages send the browser to sign in again.
+      await Promise.all([page.waitForNavigation(), page.click('header form button[type=submit]')]);
+      expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+      await page.goto(`${base}/dashboard`);
+      expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+    } finally {
+      await context.close();
+    }
+    // S9: neither the token nor a session value is in the API's log.
+    expect(apiLog.lines.some((line) => line.includes('/dashboard/login') && line.includes('"status":401'))).toBe(true);
+    expect(apiLog.lines.join('\n')).not.toContain(TOKEN);
+    expect(apiLog.lines.join('\n')).not.toContain('v1.');
+  });
+
+  it('refuses a sign-in posted from another origin, even with the right token (CSRF)', async () => {
+    const context = await browser!.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${evilBase}/`);
+      const [response] = await Promise.all([page.waitForNavigation(), page.click('#go')]);
+      expect(response?.status()).toBe(403);
+      expect(await context.cookies(base)).toHaveLength(0);
+    } finally {
+      await context.close();
+    }
+    // The same from a client that names another origin, or a cross-site fetch.
+    const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${TOKEN}`, redirect: 'manual' as const };
+    const foreign = await fetch(`${base}/dashboard/login`, { ...form, headers: { ...form.headers, origin: evilBase } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('set-cookie')).toBeNull();
+    const crossSite = await fetch(`${base}/dashboard/login`, { ...form, headers: { ...form.headers, 'sec-fetch-site': 'cross-site' } });
+    expect(crossSite.status).toBe(403);
+    // Not vacuous: the same request from this origin signs in.
+    const own = await fetch(`${base}/dashboard/login`, { ...form, headers: { ...form.headers, origin: base } });
+    expect(own.status).toBe(303);
+    expect(own.headers.get('set-cookie')).toMatch(/HttpOnly/);
+  });
+
+  it('keeps /v1 bearer-only: a dashboard session is no API credential', async () => {
+    const cookie = (await reader.cookies())[0];
+    expect(cookie).toBeDefined();
+    const withCookie = await fetch(`${base}/v1/hosts`, { headers: { cookie: `${cookie!.name}=${cookie!.value}` } });
+    expect(withCookie.status).toBe(401);
+    const withBearer = await fetch(`${base}/v1/hosts`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(withBearer.status).toBe(200);
+    // And the bearer token is not a dashboard session.
+    const page = await fetch(`${base}/dashboard`, { headers: { authorization: `Bearer ${TOKEN}` }, redirect: 'manual' });
+    expect(page.status).toBe(303);
+  });
+});
+
+describe('pages', () => {
+  it('the fleet: every host with its last reap, red where it failed, and the numbers of the stored reports', async () => {
+    const page = await open('/dashboard?range=24h');
+    const listing = await store.hosts.list();
+    const reports = await storedReports(24);
+    expect(reports.length).toBe(5);
+    for (const host of listing.hosts) {
+      const row = page.locator(`#hosts-table tr[data-host="${host.hostId}"]`);
+      const cells = await texts(row);
+      const mine = reports.filter((r) => r.hostId === host.hostId);
+      expect(cells[0], host.hostId).toContain(host.agentUrl);
+      expect(cells[1], host.hostId).toContain(host.lastReap?.status ?? 'never reaped');
+      expect(cells.slice(3, 7), host.hostId).toEqual(['labelled', 'orphans', 'removed', 'failed'].map((k) => (host.lastReap?.counts ? String(host.lastReap.counts[k as 'labelled']) : '–')));
+      expect(cells.slice(7), host.hostId).toEqual([
+        String(new Set(mine.map((r) => r.runId)).size),
+        String(sum(mine, 'removed')),
+        String(sum(mine, 'failed')),
+        String(mine.filter((r) => FAILING.has(r.status)).length),
+      ]);
+      const red = host.lastReap !== undefined && FAILING.has(host.lastReap.status);
+      expect(await row.getAttribute('class'), host.hostId).toBe(red ? 'failing' : '');
+    }
+    expect(await page.locator('#hosts-table tbody tr').count()).toBe(listing.hosts.length);
+    expect(await page.locator('#tile-removed .v').textContent()).toBe(String(sum(reports, 'removed')));
+    expect(await page.locator('#tile-failed .v').textContent()).toBe(String(sum(reports, 'failed')));
+    expect(await page.locator('#tile-runs .v').textContent()).toBe(String(new Set(reports.map((r) => r.runId)).size));
+    const failingNow = listing.hosts.filter((h) => h.lastReap && FAILING.has(h.lastReap.status)).map((h) => h.hostId).sort();
+    expect(failingNow).toEqual([CAPPED_HOST, DOWN_HOST, ENGINE_HOST, XSS_HOST]);
+    expect(await page.locator('#tile-failing-hosts .v').textContent()).toBe('4');
+    // The status is words too, not colour alone.
+    expect(await page.locator(`tr[data-host="${DOWN_HOST}"] .badge`).textContent()).toBe('✕ unreachable');
+    expect(await page.locator(`tr[data-host="${CAPPED_HOST}"] .badge`).textContent()).toBe('! capped');
+
+    // The charts' numbers (the table under each chart) add up to the stored reports.
+    const chartRows = page.locator('figure.chart').first().locator('details table tbody tr');
+    let removed = 0;
+    let failed = 0;
+    for (const row of await chartRows.all()) {
+      const [r, f] = await texts(row);
+      removed += Number(r);
+      failed += Number(f);
+    }
+    expect([removed, failed]).toEqual([sum(reports, 'removed'), sum(reports, 'failed')]);
+    expect(await page.locator('figure.chart svg rect.s-failed').count()).toBeGreaterThan(0);
+
+    // 1h: only the real run and the markup host's report are that recent.
+    const hour = await open('/dashboard?range=1h');
+    expect(await hour.locator('#tile-removed .v').textContent()).toBe('2');
+    expect(await hour.locator(`tr[data-host="${ENGINE_HOST}"] td`).nth(7).textContent()).toBe('1');
+  });
+
+  it('the fleet filters hosts by the status of their last reap (a GET form, no script)', async () => {
+    const page = await open('/dashboard?range=24h');
+    await page.selectOption('#status', 'capped');
+    await Promise.all([page.waitForNavigation(), page.click('.toolbar form button[type=submit]')]);
+    expect(new URL(page.url()).searchParams.get('status')).toBe('capped');
+    expect(await page.locator('#hosts-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-host')))).toEqual([CAPPED_HOST]);
+    const bad = await reader.newPage();
+    const response = await bad.goto(`${base}/dashboard?status=nonsense`);
+    expect(response?.status()).toBe(400);
+    expect(await bad.locator('#error-message').textContent()).toContain('status must be');
+  });
+
+  it('a host: its reports over time, its tracked containers, its report list with filters', async () => {
+    const page = await open(`/dashboard/hosts/${ENGINE_HOST}?range=24h`);
+    const reports = await storedReports(24, ENGINE_HOST);
+    expect(reports.length).toBe(2);
+    expect(await page.locator('#tile-removed .v').textContent()).toBe(String(sum(reports, 'removed')));
+    expect(await page.locator('#tile-found .v').textContent()).toBe(String(sum(reports, 'orphans')));
+    expect(await page.locator('#tile-failed .v').textContent()).toBe('1');
+    // One group of bars per run, oldest first: [found, removed, failed].
+    const chart = page.locator('figure.chart details table tbody tr');
+    expect(await chart.count()).toBe(2);
+    const expected = [...reports].reverse().map((r) => [String(r.counts?.orphans), String(r.counts?.removed), String(r.counts?.failed)]);
+    expect([await texts(chart.nth(0)), await texts(chart.nth(1))]).toEqual(expected);
+
+    const rows = page.locator('#reports-table tbody tr');
+    expect(await rows.evaluateAll((r) => r.map((row) => row.getAttribute('data-run')))).toEqual(reports.map((r) => r.runId));
+    const tracked = await page.locator('#tracked-table tbody tr').allTextContents();
+    expect(tracked).toHaveLength(1);
+    expect(tracked[0]).toContain('dash-kept-1');
+    expect(tracked[0]).toContain('dash-test');
+
+    // Filters: status, then the range links keep it.
+    const partial = await open(`/dashboard/hosts/${ENGINE_HOST}?range=24h&status=partial`);
+    expect(await partial.locator('#reports-table tbody tr').count()).toBe(1);
+    const ok = await open(`/dashboard/hosts/${ENGINE_HOST}?range=24h&status=ok`);
+    expect(await ok.locator('#reports-table tbody tr').count()).toBe(1);
+    await Promise.all([ok.waitForNavigation(), ok.click('nav.ranges a:text-is("1h")')]);
+    expect(new URL(ok.url()).search).toBe('?range=1h&status=ok');
+    expect(await ok.locator('#reports-table').count()).toBe(0);
+    expect(await ok.locator('#tile-runs .v').textContent()).toBe('1');
+  });
+
+  it('click through: fleet → host → report → run → another host', async () => {
+    const page = await open('/dashboard');
+    await Promise.all([page.waitForNavigation(), page.click(`#hosts-table tr[data-host="${ENGINE_HOST}"] td:first-child a`)]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/hosts/${ENGINE_HOST}`);
+    await Promise.all([page.waitForNavigation(), page.click(`#reports-table tr[data-run="${realRunId}"] td:first-child a`)]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/hosts/${ENGINE_HOST}/runs/${realRunId}`);
+    await Promise.all([page.waitForNavigation(), page.click('#run-link')]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/runs/${realRunId}`);
+    expect(await page.locator('#run-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-host')))).toEqual([DOWN_HOST, ENGINE_HOST]);
+    await Promise.all([page.waitForNavigation(), page.click(`#run-table tr[data-host="${DOWN_HOST}"] td:first-child a`)]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/hosts/${DOWN_HOST}`);
+    // And back to the fleet from anywhere.
+    await Promise.all([page.waitForNavigation(), page.click('.crumbs a')]);
+    expect(new URL(page.url()).pathname).toBe('/dashboard');
+    // The fleet's recent runs link to the run.
+    await Promise.all([page.waitForNavigation(), page.click(`#runs-table tr[data-run="${cappedRunId}"] a`)]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/runs/${cappedRunId}`);
+    expect(await page.locator(`#run-table tr[data-host="${CAPPED_HOST}"] td.err`).textContent()).toBe('capped: 30 orphans > max reap 10; nothing was touched');
+  });
+
+  it('a run: every host report of it, with the counts the store holds', async () => {
+    const page = await open(`/dashboard/runs/${realRunId}`);
+    const stored = await store.reports.reportsForRun(realRunId);
+    for (const report of stored) {
+      const cells = await texts(page.locator(`#run-table tr[data-host="${report.hostId}"]`));
+      expect(cells[1]).toContain(report.status);
+      const counts = report.counts;
+      expect(cells.slice(2, 8)).toEqual(counts ? [counts.labelled, counts.tracked, counts.orphans, counts.young, counts.removed, counts.failed].map(String) : ['–', '–', '–', '–', '–', '–']);
+      expect(cells[9]).toBe(report.error ?? '');
+    }
+    expect(await page.locator('#tile-removed .v').textContent()).toBe('2');
+    expect(await page.locator('#tile-failing-hosts .v').textContent()).toBe('2');
+  });
+
+  it('a report: every container with its action and error; the error\'s markup is text', async () => {
+    const report = (await store.reports.reportsForRun(realRunId)).find((r) => r.hostId === ENGINE_HOST)!;
+    expect(report.containers.map((c) => c.action).sort()).toEqual(['failed', 'removed', 'removed']);
+    const page = await open(`/dashboard/hosts/${ENGINE_HOST}/runs/${realRunId}`);
+    for (const container of report.containers) {
+      const cells = await texts(page.locator(`#containers-table tr[data-container="${container.clawboxId}"]`));
+      expect(cells[0]).toBe(container.clawboxId);
+      expect(cells[1]).toBe(container.dockerId.slice(0, 12));
+      expect(cells[4]).toContain(container.action);
+      expect(cells[5]).toBe(container.error ?? '');
+    }
+    for (const name of ['labelled', 'tracked', 'orphans', 'young', 'stopped', 'removed', 'vanished', 'failed'] as const) {
+      expect(await page.locator(`#counts-table td[data-count="${name}"]`).textContent(), name).toBe(String(report.counts?.[name]));
+    }
+    // The agent's error (markup) reached the page as text.
+    await expect.poll(() => page.getByText(`${MARKUP} device or resource busy`).isVisible()).toBe(true);
+    expect(await page.locator('main b').count()).toBe(0);
+    expect(await page.locator('script').count()).toBe(0);
+  });
+
+  it('markup in a stored error is shown as text and never runs, with JavaScript on', async () => {
+    const context = await browser!.newContext({ javaScriptEnabled: true });
+    const dialogs: string[] = [];
+    try {
+      await signIn(await context.newPage(), `${base}/dashboard`, TOKEN);
+      for (const path of [`/dashboard/hosts/${XSS_HOST}`, `/dashboard/runs/${xssRunId}`, `/dashboard/hosts/${XSS_HOST}/runs/${xssRunId}`]) {
+        const page = await context.newPage();
+        page.on('dialog', (dialog) => {
+          dialogs.push(dialog.message());
+          void dialog.dismiss();
+        });
+        const response = await page.goto(base + path);
+        expect(response?.status(), path).toBe(200);
+        await expect.poll(() => page.getByText(`agent said ${MARKUP}`).first().isVisible(), { message: path }).toBe(true);
+        expect(await page.locator('b').count(), path).toBe(0);
+        expect(await page.locator('script').count(), path).toBe(0);
+        expect(await page.evaluate(() => document.body.innerText), path).toContain(MARKUP);
+      }
+    } finally {
+      await context.close();
+    }
+    expect(dialogs).toEqual([]);
+  });
+
+  it('answers a bad id or an unknown page with an HTML error page, not a stack', async () => {
+    const page = await reader.newPage();
+    expect((await page.goto(`${base}/dashboard/hosts/nobody-here`))?.status()).toBe(404);
+    expect(await page.locator('#error-message').textContent()).toContain('nobody-here');
+    expect((await page.goto(`${base}/dashboard/runs/${randomUUID()}`))?.status()).toBe(404);
+    expect((await page.goto(`${base}/dashboard/hosts/%3Cb%3Ex%3C%2Fb%3E`))?.status()).toBe(400);
+    expect(await page.locator('b').count()).toBe(0);
+    expect((await page.goto(`${base}/dashboard/nowhere`))?.status()).toBe(404);
+    const response = await fetch(`${base}/dashboard`, { redirect: 'manual' });
+    expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+  });
+});
+
+describe('the local stack (npm start) serves the dashboard', () => {
+  it('signs in with the stack token and shows its host after a scheduled reap', async () => {
+    const { startLocalStack } = await import('../../cli/local-stack.js');
+    const dir = mkdtempSync(join(tmpdir(), 'cr-dash-'));
+    // Its own label: this stack's agent must not judge the containers of the tests above.
+    const stack = await startLocalStack({
+      dataDir: join(dir, 'data'),
+      apiListen: '127.0.0.1:0',
+      agentListen: '127.0.0.1:0',
+      hostId: 'dash-local',
+      intervalMs: HOUR,
+      env: { DOCKER_HOST: engine!.dockerHost, REAPER_LABEL: `clawbox.dash-local-${RUN_LABEL}`, REAPER_LOG_LEVEL: 'silent', REAPER_API_TOKEN: TOKEN },
+      logger: capturingLogger('warn').logger,
+    });
+    const context = await browser!.newContext({ javaScriptEnabled: false });
+    try {
+      await stack.tick();
+      const page = await signIn(await context.newPage(), `${stack.apiUrl}/dashboard`, stack.token);
+      expect(page.url()).toBe(`${stack.apiUrl}/dashboard`);
+      const row = page.locator('#hosts-table tr[data-host="dash-local"]');
+      expect(await row.locator('.badge').textContent()).toBe('✓ ok');
+      expect(await row.locator('td').first().textContent()).toContain(stack.agentUrl);
+    } finally {
+      await context.close();
+      await stack.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * The dashboard's pure parts: windows and buckets, totals and runs, the chart's scale and its SVG,
+ * the session value and the sign-in redirect. Reports are built with the store's own builder.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ReapReport } from '../../agent/contract.js';
+import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, windowFor } from '../../functions/dashboard/aggregate.js';
+import { BarChart, chartMax, labelStride, niceScale } from '../../functions/dashboard/charts.js';
+import { bucketLabel, formatInstant, reportProblem } from '../../functions/dashboard/format.js';
+import { hostChartGroups, MAX_RUNS_CHARTED_ONE_BY_ONE } from '../../functions/dashboard/pages/host.js';
+import { createSessionValue, safeNext, SESSION_SECONDS, tokenMatches, verifySessionValue } from '../../functions/dashboard/session.js';
+import { buildReportItem, type ReportInput } from '../../functions/store/index.js';
+import type { ReportItem, ReportStatus } from '../../functions/store/schemas.js';
+
+const NOW = Date.parse('2026-03-10T12:34:56.000Z');
+const HOUR = 3_600_000;
+
+function report(hostId: string, runId: string, startedAt: number, status: ReportStatus, counts?: { orphans: number; removed: number; failed: number }): ReportItem {
+  const at = new Date(startedAt).toISOString();
+  const agentReport: ReapReport | undefined = counts
+    ? {
+        runId,
+        hostId,
+        status: status === 'partial' || status === 'capped' || status === 'dry-run' ? status : 'ok',
+        startedAt: at,
+        finishedAt: at,
+        durationMs: 5,
+        dryRun: status === 'dry-run',
+        counts: { labelled: counts.orphans + 2, tracked: 2, orphans: counts.orphans, young: 0, stopped: counts.removed, removed: counts.removed, vanished: 0, failed: counts.failed },
+        containers: [],
+      }
+    : undefined;
+  const input: ReportInput = { hostId, runId, trigger: 'schedule', status, startedAt: at, finishedAt: at, durationMs: 5, dryRun: status === 'dry-run', force: false, attempts: 1, ...(agentReport ? { agentReport } : { error: 'agent is unreachable' }) };
+  return buildReportItem(input, { ttlDays: 90, nowMs: NOW });
+}
+
+describe('windows and buckets', () => {
+  it('aligns buckets to the bucket width and covers the range up to now', () => {
+    const w = windowFor('24h', NOW);
+    expect(w.since).toBe(NOW - 24 * HOUR);
+    expect(w.firstBucket).toBe(Date.parse('2026-03-09T12:00:00.000Z'));
+    // 12:00 yesterday … 12:00 today: 25 hourly buckets, the last one partial.
+    expect(w.buckets).toBe(25);
+    expect(w.firstBucket + (w.buckets - 1) * w.bucketMs).toBeLessThanOrEqual(NOW);
+    expect(w.firstBucket + w.buckets * w.bucketMs).toBeGreaterThan(NOW);
+    expect(windowFor('30d', NOW).bucketMs).toBe(24 * HOUR);
+    expect(windowFor('1h', NOW).buckets).toBe(13);
+  });
+
+  it('puts each report in the bucket of its run start and sums its counts; reports outside the window are left out', () => {
+    const w = windowFor('24h', NOW);
+    const reports = [
+      report('a', 'run-00000001', NOW - 10 * 60_000, 'ok', { orphans: 3, removed: 3, failed: 0 }),
+      report('b', 'run-00000001', NOW - 10 * 60_000, 'partial', { orphans: 4, removed: 2, failed: 2 }),
+      report('c', 'run-00000001', NOW - 10 * 60_000, 'unreachable'),
+      report('a', 'run-00000002', NOW - 5 * HOUR, 'dry-run', { orphans: 7, removed: 0, failed: 0 }),
+      report('a', 'run-00000003', NOW - 25 * HOUR, 'ok', { orphans: 9, removed: 9, failed: 0 }),
+    ];
+    const buckets = bucketize(reports, w);
+    const last = buckets[buckets.length - 1];
+    expect(last).toMatchObject({ start: Date.parse('2026-03-10T12:00:00.000Z'), found: 7, removed: 5, failed: 2, reports: 3, failingReports: 2 });
+    const fiveAgo = buckets.find((b) => b.start === Date.parse('2026-03-10T07:00:00.000Z'));
+    expect(fiveAgo).toMatchObject({ found: 7, removed: 0, reports: 1, failingReports: 0 });
+    // The 25 h old report is outside: the buckets add up to the 4 reports inside.
+    expect(buckets.reduce((s, b) => s + b.reports, 0)).toBe(4);
+    expect(buckets.reduce((s, b) => s + b.removed, 0)).toBe(5);
+  });
+
+  it('classifies failing statuses (red) and filters by status', () => {
+    for (const s of ['error', 'unreachable', 'timeout', 'refused', 'partial', 'capped'] as const) expect(isFailing(s), s).toBe(true);
+    for (const s of ['ok', 'dry-run'] as const) expect(isFailing(s), s).toBe(false);
+    expect(matchesStatus('capped', 'failing')).toBe(true);
+    expect(matchesStatus('ok', 'failing')).toBe(false);
+    expect(matchesStatus('ok', 'ok')).toBe(true);
+    expect(matchesStatus('ok', undefined)).toBe(true);
+    expect(matchesStatus('timeout', 'error')).toBe(false);
+  });
+});
+
+describe('totals and runs', () => {
+  const reports = [
+    report('b', 'run-00000002', NOW - HOUR, 'ok', { orphans: 1, removed: 1, failed: 0 }),
+    report('a', 'run-00000002', NOW - HOUR, 'capped', { orphans: 50, removed: 0, failed: 0 }),
+    report('a', 'run-00000001', NOW - 2 * HOUR, 'partial', { orphans: 3, removed: 1, failed: 2 }),
+    report('c', 'run-00000001', NOW - 2 * HOUR, 'timeout'),
+  ];
+
+  it('totals count distinct runs, sum counts, and count failing reports', () => {
+    expect(totals(reports)).toEqual({ runs: 2, reports: 4, found: 54, removed: 2, failed: 2, failingReports: 3 });
+    const byHost = totalsByHost(reports);
+    expect(byHost.get('a')).toEqual({ runs: 2, reports: 2, found: 53, removed: 1, failed: 2, failingReports: 2 });
+    expect(byHost.get('c')).toEqual({ runs: 1, reports: 1, found: 0, removed: 0, failed: 0, failingReports: 1 });
+    expect(totals([])).toEqual({ runs: 0, reports: 0, found: 0, removed: 0, failed: 0, failingReports: 0 });
+  });
+
+  it('groups reports into runs, newest first, naming the failing hosts', () => {
+    const runs = summarizeRuns(reports);
+    expect(runs.map((r) => r.runId)).toEqual(['run-00000002', 'run-00000001']);
+    expect(runs[0]).toMatchObject({ hosts: 2, found: 51, removed: 1, failingHosts: ['a'] });
+    expect(runs[1]).toMatchObject({ hosts: 2, removed: 1, failed: 2, failingHosts: ['a', 'c'] });
+  });
+
+  it('says why a capped report touched nothing, and passes errors through as they are', () => {
+    expect(reportProblem(reports[1]!)).toBe('capped: 50 orphans; nothing was touched');
+    expect(reportProblem({ ...reports[1]!, maxReap: 20 })).toBe('capped: 50 orphans > max reap 20; nothing was touched');
+    expect(reportProblem(reports[3]!)).toBe('agent is unreachable');
+    expect(reportProblem(reports[0]!)).toBe('');
+  });
+
+  it('charts a host run by run while there are few runs, and per bucket beyond', () => {
+    const w = windowFor('24h', NOW);
+    const few = hostChartGroups(reports.filter((r) => r.hostId === 'a'), w);
+    expect(few.perRun).toBe(true);
+    // Oldest first, [found, removed, failed].
+    expect(few.groups.map((g) => g.values)).toEqual([
+      [3, 1, 2],
+      [50, 0, 0],
+    ]);
+    const many = Array.from({ length: MAX_RUNS_CHARTED_ONE_BY_ONE + 1 }, (_, i) => report('a', `run-${String(i).padStart(8, '0')}`, NOW - i * 60_000, 'ok', { orphans: 1, removed: 1, failed: 0 }));
+    const bucketed = hostChartGroups(many, w);
+    expect(bucketed.perRun).toBe(false);
+    expect(bucketed.groups).toHaveLength(w.buckets);
+    expect(bucketed.groups.reduce((s, g) => s + (g.values[1] ?? 0), 0)).toBe(MAX_RUNS_CHARTED_ONE_BY_ONE + 1);
+  });
+});
+
+describe('charts', () => {
+  it('picks a whole-number scale of 1, 2 or 5 × 10^k that fits the largest value', () => {
+    expect(niceScale(0)).toEqual({ top: 1, step: 1, ticks: [0, 1] });
+    expect(niceScale(3)).toEqual({ top: 3, step: 1, ticks: [0, 1, 2, 3] });
+    expect(niceScale(7)).toEqual({ top: 8, step: 2, ticks: [0, 2, 4, 6, 8] });
+    expect(niceScale(23)).toEqual({ top: 30, step: 10, ticks: [0, 10, 20, 30] });
+    expect(niceScale(101).top).toBeGreaterThanOrEqual(101);
+    for (const max of [1, 9, 10, 11, 99, 1234, 99_999]) {
+      const s = niceScale(max);
+      expect(s.top, String(max)).toBeGreaterThanOrEqual(max);
+      expect(s.ticks.length, String(max)).toBeLessThanOrEqual(6);
+      expect(Number.isInteger(s.step)).toBe(true);
+    }
+  });
+
+  it('thins x labels so they never exceed the room', () => {
+    expect(labelStride(24, 8)).toBe(3);
+    expect(labelStride(5, 8)).toBe(1);
+    expect(labelStride(0, 8)).toBe(1);
+    expect(Math.ceil(720 / labelStride(720, 10))).toBeLessThanOrEqual(10);
+  });
+
+  it('draws one rect per non-zero value with a tooltip, and the numbers as a table; text is escaped', async () => {
+    const groups = [
+      { label: '10:00', title: '10:00 <b>x</b>', values: [3, 1] },
+      { label: '11:00', title: '11:00', values: [0, 0] },
+      { label: '12:00', title: '12:00', values: [5, 0] },
+    ];
+    expect(chartMax(groups, 'stacked')).toBe(5);
+    expect(chartMax(groups, 'grouped')).toBe(5);
+    const svg = String(await BarChart({ title: 'removed', groups, unit: 'containers', mode: 'stacked', series: [{ label: 'removed', className: 's-removed' }, { label: 'failed', className: 's-failed' }] }));
+    expect(svg.match(/<rect /g)).toHaveLength(3);
+    expect(svg).toContain('<title>12:00 — removed: 5</title>');
+    expect(svg).toContain('10:00 &lt;b&gt;x&lt;/b&gt;');
+    expect(svg).not.toContain('<b>x</b>');
+    // The table under the chart: a row per group.
+    expect(svg.match(/<th scope="row">/g)).toHaveLength(3);
+  });
+
+  it('labels buckets by the clock within a day, by date beyond', () => {
+    expect(bucketLabel(Date.parse('2026-03-10T07:05:00Z'), 5 * 60_000)).toBe('07:05');
+    expect(bucketLabel(Date.parse('2026-03-10T06:00:00Z'), 6 * HOUR)).toBe('03-10 06h');
+    expect(bucketLabel(Date.parse('2026-03-10T00:00:00Z'), 24 * HOUR)).toBe('03-10');
+    expect(formatInstant('2026-03-10T07:05:09.123Z')).toBe('2026-03-10 07:05:09 UTC');
+  });
+});
+
+describe('session', () => {
+  const token = 'a-test-token-of-enough-length-1234';
+
+  it('accepts its own value until it expires, and nothing else', () => {
+    const value = createSessionValue(token, NOW);
+    expect(value).not.toContain(token);
+    expect(verifySessionValue(token, value, NOW)).toBe(true);
+    expect(verifySessionValue(token, value, NOW + (SESSION_SECONDS - 1) * 1000)).toBe(true);
+    expect(verifySessionValue(token, value, NOW + SESSION_SECONDS * 1000 + 1000)).toBe(false);
+    // Another token (a rotated one) ends every session.
+    expect(verifySessionValue(`${token}x`, value, NOW)).toBe(false);
+    // A later expiry written by hand does not carry the old MAC.
+    const [, expires, mac] = value.split('.');
+    expect(verifySessionValue(token, `v1.${Number(expires) + 3600}.${mac}`, NOW)).toBe(false);
+    // Nor may a forged value claim an expiry beyond a session's length.
+    expect(verifySessionValue(token, createSessionValue(token, NOW + 10 * SESSION_SECONDS * 1000), NOW)).toBe(false);
+    for (const bad of [undefined, '', 'v1', `v1.${expires}.`, `v2.${expires}.${mac}`, `${value}x`, token]) expect(verifySessionValue(token, bad, NOW), String(bad)).toBe(false);
+  });
+
+  it('compares a typed token exactly', () => {
+    expect(tokenMatches(token, token)).toBe(true);
+    expect(tokenMatches(token, `${token} `)).toBe(false);
+    expect(tokenMatches(token, token.slice(0, -1))).toBe(false);
+    expect(tokenMatches(token, '')).toBe(false);
+  });
+
+  it('only ever sends a signed-in browser back into the dashboard', () => {
+    expect(safeNext('/dashboard')).toBe('/dashboard');
+    expect(safeNext('/dashboard/hosts/h-1?range=7d')).toBe('/dashboard/hosts/h-1?range=7d');
+    for (const bad of ['https://evil.example/', '//evil.example/dashboard', '/dashboard//evil', '/dashboardx', '/v1/hosts', '/dashboard/\\evil', '/dashboard/a b', 'javascript:alert(1)', undefined, 42])
+      expect(safeNext(bad), String(bad)).toBe('/dashboard');
+  });
+});
