@@ -121,7 +121,8 @@ async function main() {
     browser = await chromium.launch({ executablePath: args.chromium, args: CHROMIUM_ARGS });
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     mkdirSync(args.out, { recursive: true });
-    const shot = (name: string) => page.screenshot({ path: join(args.out, `${name}.png`), fullPage: true });
+    // The host page lists every report of the day: its top (meta, chart, tracked, first reports) is the picture.
+    const shot = (name: string, fullPage = true) => page.screenshot({ path: join(args.out, `${name}.png`), fullPage });
 
     await page.goto(`${base}/dashboard`);
     await shot('login');
@@ -130,7 +131,9 @@ async function main() {
     await page.waitForURL(`${base}/dashboard`);
     await shot('fleet');
     await page.goto(`${base}/dashboard/hosts/${failedRun.hostId}?range=24h`);
-    await shot('host');
+    await page.setViewportSize({ width: 1280, height: 1500 });
+    await shot('host', false);
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`${base}/dashboard/runs/${failedRun.runId}`);
     await shot('run');
     await page.goto(`${base}/dashboard/hosts/${failedRun.hostId}/runs/${failedRun.runId}`);

@@ -19,6 +19,8 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerPort } from '../../agent/docker.js';
 import type { ReapReport } from '../../agent/contract.js';
+import { handle } from 'hono/aws-lambda';
+import { createApiFromEnv } from '../../functions/api.js';
 import { createLocalApi, type LocalApi } from '../../functions/api/local.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { createReaperHandler } from '../../functions/reaper/handler.js';
@@ -477,6 +479,33 @@ describe('pages', () => {
     expect((await page.goto(`${base}/dashboard/nowhere`))?.status()).toBe(404);
     const response = await fetch(`${base}/dashboard`, { redirect: 'manual' });
     expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+  });
+});
+
+describe('on AWS (the Lambda entry, API Gateway payload 2.0)', () => {
+  it('serves the pages with no sign-in of their own: IAM on the HTTP API route guards them', async () => {
+    const { app } = createApiFromEnv({ env: { REAPER_REAPER_FUNCTION_NAME: 'reaper', REAPER_TABLE_PREFIX: dynamo!.prefix, REAPER_LOG_LEVEL: 'silent' }, dynamo: dynamo!.client });
+    const event = (rawPath: string, rawQueryString = '') => ({
+      version: '2.0',
+      routeKey: 'GET /dashboard/{proxy+}',
+      rawPath,
+      rawQueryString,
+      headers: { host: 'abc123.execute-api.us-east-1.amazonaws.com', 'x-forwarded-proto': 'https' },
+      requestContext: {
+        accountId: '123456789012', apiId: 'abc123', domainName: 'abc123.execute-api.us-east-1.amazonaws.com', domainPrefix: 'abc123',
+        http: { method: 'GET', path: rawPath, protocol: 'HTTP/1.1', sourceIp: '198.51.100.7', userAgent: 'test' },
+        requestId: randomUUID(), routeKey: 'GET /dashboard/{proxy+}', stage: '$default', time: '', timeEpoch: Date.now(),
+      },
+      isBase64Encoded: false,
+    });
+    const lambda = handle(app) as unknown as (e: ReturnType<typeof event>, c: unknown) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
+    const page = await lambda(event(`/dashboard/runs/${realRunId}`, 'range=7d'), {});
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toContain(ENGINE_HOST);
+    expect(page.body).not.toContain('<b>x</b>');
+    // With no token there is nothing to sign in to: the sign-in page sends the browser on.
+    expect((await lambda(event('/dashboard/login'), {})).statusCode).toBe(303);
   });
 });
 
