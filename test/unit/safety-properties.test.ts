@@ -28,7 +28,8 @@ import { cutoffMs, planReap, type LabelledContainer } from '../../agent/orphans.
 import { createTrackedStore } from '../../functions/store/tracked.js';
 import { MAX_CLOCK_SKEW_SECONDS } from '../../lib/signing.js';
 
-const NUM_RUNS = Number(process.env.SAFETY_PROPERTY_RUNS ?? 10_000);
+/** 10,000 in `npm test`; 100,000 under STRESS=1; SAFETY_PROPERTY_RUNS overrides both. */
+const NUM_RUNS = Number(process.env.SAFETY_PROPERTY_RUNS ?? (process.env.STRESS === '1' ? 100_000 : 10_000));
 const T0 = Date.parse('2026-11-27T12:00:00.000Z');
 const HOST = 'prop-host';
 
