@@ -242,7 +242,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     }
   });
 
-  it('routes exactly the API of SPEC §6, every route IAM-authorised', () => {
+  it('routes exactly the API of SPEC §6 and the dashboard, every route IAM-authorised', () => {
     const routes = resources('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(
       [
@@ -256,6 +256,8 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
         'POST /v1/reaps',
         'GET /v1/reaps/{runId}',
         'GET /v1/reports',
+        'GET /dashboard',
+        'GET /dashboard/{proxy+}',
       ].sort(),
     );
     for (const route of routes) expect(route.AuthorizationType, String(route.RouteKey)).toBe('AWS_IAM');
