@@ -128,12 +128,20 @@ const rssMiB = (pid: number) => {
   return Math.round((Number(line?.match(/(\d+)/)?.[1] ?? 0) / 1024) * 10) / 10;
 };
 
+/** CPU seconds (user + system) a process has used so far. */
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
 export interface AgentLoadBench extends LoadFigures {
   date: string;
   machine: string;
   containersOnEngine: number;
   engineUnchanged: boolean;
   agentRssMiB: { before: number; peak: number; after: number };
+  /** CPU seconds used during the load: where the time went (2 cores shared with the load generator). */
+  cpuSecondsDuringLoad: { agent: number; dockerd: number; loadGenerator: number };
 }
 
 /** The whole bench: private engine, the agent as its own process, the load, the engine compared. */
@@ -174,12 +182,18 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMiB(pid));
     }, 50);
+    const cpu0 = { agent: cpuSeconds(pid), dockerd: cpuSeconds(engine.pid), self: cpuSeconds(process.pid) };
     let figures: LoadFigures;
     try {
       figures = await loadAgent({ url: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex), hostId, clients, durationMs: (options.seconds ?? 10) * 1000 });
     } finally {
       clearInterval(sampler);
     }
+    const cpuSecondsDuringLoad = {
+      agent: Math.round((cpuSeconds(pid) - cpu0.agent) * 10) / 10,
+      dockerd: Math.round((cpuSeconds(engine.pid) - cpu0.dockerd) * 10) / 10,
+      loadGenerator: Math.round((cpuSeconds(process.pid) - cpu0.self) * 10) / 10,
+    };
     await sleep(1_000);
     const rssAfter = rssMiB(pid);
     const after = new Map((await engine.docker.listContainers({ all: true })).map((c) => [c.Id, c.State]));
@@ -191,6 +205,7 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
       engineUnchanged,
       ...figures,
       agentRssMiB: { before: rssBefore, peak, after: rssAfter },
+      cpuSecondsDuringLoad,
     };
   } finally {
     agentProcess?.kill('SIGTERM');
