@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { serve, type ServerType } from '@hono/node-server';
 import { DEFAULT_LABEL } from '../agent/config.js';
 import { startAgent, type RunningAgent } from '../agent/main.js';
 import { createLocalApi } from '../functions/api/local.js';
@@ -17,6 +16,7 @@ import { createReaperFromEnv } from '../functions/reaper.js';
 import { createStore, ensureTables } from '../functions/store/index.js';
 import { HostId } from '../lib/ids.js';
 import { parseListen } from '../lib/listen.js';
+import { serveJsonErrors } from '../lib/serve.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../lib/signing.js';
 import { TOKEN_FILE } from './context.js';
@@ -140,10 +140,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const runTimeoutMs = 5 * 60_000;
     const invoke = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => runTimeoutMs }).then(() => undefined);
     const api = createLocalApi({ store, token: token.value, logger: logger.child({ component: 'api' }), invoke });
-    const apiServer: ServerType = await new Promise((resolveServe, reject) => {
-      const s = serve({ fetch: api.app.fetch, hostname: apiAddress.host, port: apiAddress.port }, () => resolveServe(s));
-      s.once('error', reject);
-    });
+    // The same server wrapper as the agent: malformed HTTP gets a JSON 4xx, not a bare one.
+    const apiLogger = logger.child({ component: 'api' });
+    const apiServer = await serveJsonErrors({ fetch: api.app.fetch, hostname: apiAddress.host, port: apiAddress.port, logger: apiLogger });
     closers.push(async () => {
       await new Promise<void>((r) => apiServer.close(() => r()));
       await api.inFlight();

@@ -19,7 +19,8 @@ export function readParams<S extends z.ZodType>(c: Context, schema: S): z.infer<
  */
 export function readQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
   const params = new URL(c.req.url).searchParams;
-  const query: Record<string, string> = {};
+  // No prototype: a parameter named __proto__ must be a key like any other, and so be refused.
+  const query: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of params) {
     if (Object.hasOwn(query, name)) throw badRequest('duplicate_query_parameter', `query parameter "${name.slice(0, 64)}" is given more than once`);
     query[name] = value;

@@ -20,6 +20,14 @@ import { parseItem } from './corrupt.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { MAX_PAGE_SIZE, TrackInput, TrackedItem, TrackedProjection } from './schemas.js';
 
+/**
+ * The lease rule (S2), pure: a tracked item protects its container until its lease, if any, has
+ * passed. A lease expiring this very second still protects (strictly before `nowSeconds` only).
+ */
+export function protects(item: { leaseExpiresAt?: number | undefined }, nowSeconds: number): boolean {
+  return item.leaseExpiresAt === undefined || item.leaseExpiresAt >= nowSeconds;
+}
+
 export { TrackInput };
 
 /** What the reaper sends for one host, with what it took to read it. */
@@ -121,7 +129,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
           snapshot.items++;
           // A corrupt item may be some container's only protection: throw rather than skip it (S5).
           const item = parseItem(TrackedProjection, raw, table, `${hostId}/?`);
-          if (item.leaseExpiresAt !== undefined && item.leaseExpiresAt < nowSeconds) {
+          if (!protects(item, nowSeconds)) {
             snapshot.expired++;
             continue;
           }

@@ -265,14 +265,14 @@ describe(`API fuzz: ${PER_GROUP} generated malformed requests per route group (s
   it('reports: bad queries and methods', () => fuzz('reports', 5));
   it('unknown paths', () => fuzz('unknown', 6));
 
-  // KNOWN DEFECT, reported (functions/api/request.ts readQuery): the query object is a plain `{}`,
-  // so `query['__proto__'] = v` sets its prototype instead of adding a key, and an unknown
-  // parameter named __proto__ is silently ignored (found by this fuzz: DELETE /v1/hosts/:id?__proto__=1
-  // deleted the host). Fix: build the query with Object.create(null). Once fixed this test fails:
-  // turn `it.fails` into `it`.
-  it.fails('KNOWN DEFECT: an unknown query parameter named __proto__ is refused like any other (400)', async () => {
+  // Regression (found by this fuzz): the query object was a plain `{}`, so `query['__proto__'] = v`
+  // set its prototype instead of adding a key, an unknown parameter named __proto__ was ignored,
+  // and DELETE /v1/hosts/:id?__proto__=1 deleted the host.
+  it('an unknown query parameter named __proto__ is refused like any other (400)', async () => {
     const answer = await send({ what: '__proto__', method: 'GET', path: '/v1/reports?__proto__=1', headers: AUTH });
     expect(answer.status).toBe(400);
+    const del = await send({ what: '__proto__ delete', method: 'DELETE', path: '/v1/hosts/fuzz-proto-host?__proto__=1', headers: AUTH });
+    expect(del.status).toBe(400);
   });
 
   it('afterwards: every table exactly as before, no run started, the token in no log line, the API up', async () => {
