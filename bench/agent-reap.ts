@@ -7,13 +7,10 @@
  *
  *   npx tsx bench/agent-reap.ts [--rounds 3] [--skip-sequential]
  */
-import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { createAgentClient } from '../lib/agent-client.js';
-import { decodeKey, deriveHostKey } from '../lib/signing.js';
+import { rssMiB, startAgentProcess, type AgentProcess } from './agent-process.js';
 import { makeContainers } from '../test/helpers/containers.js';
 import { startEngine, type Engine } from '../test/helpers/engine.js';
 
@@ -22,10 +19,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const rssMiB = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.match(/(\d+)/)?.[1] ?? 0) / 1024;
 };
 
 async function makeOrphans(engine: Engine, count: number) {
@@ -69,26 +62,11 @@ export interface AgentReapBench {
 export async function benchAgentReap(options: { rounds?: number; sequential?: boolean } = {}): Promise<AgentReapBench> {
   const rounds = options.rounds ?? 3;
   const engine = await startEngine();
-  const master = randomBytes(32).toString('hex');
-  const hostKeyHex = deriveHostKey(master, 'bench-host');
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const agentProcess = spawn(process.execPath, ['bin/clawbox-reaper.js', 'agent', '--host-id', 'bench-host', '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, DOCKER_HOST: engine.dockerHost, REAPER_AGENT_KEY: hostKeyHex, REAPER_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  let agentProcess: AgentProcess | undefined;
   try {
-    const client = createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex) });
-    for (let i = 0; ; i++) {
-      try {
-        await client.health();
-        break;
-      } catch (error) {
-        if (i > 100) throw error;
-        await sleep(100);
-      }
-    }
-    await sleep(500);
-    const idle = rssMiB(agentProcess.pid!);
+    agentProcess = await startAgentProcess({ dockerHost: engine.dockerHost, hostId: 'bench-host' });
+    const { client, pid } = agentProcess;
+    const idle = rssMiB(pid);
     let peak = idle;
 
     const engineTimes: number[] = [];
@@ -98,7 +76,7 @@ export async function benchAgentReap(options: { rounds?: number; sequential?: bo
       await makeOrphans(engine, N);
       await sleep(2_100); // old enough for a grace of 0
       const sampler = setInterval(() => {
-        peak = Math.max(peak, rssMiB(agentProcess.pid!));
+        peak = Math.max(peak, rssMiB(pid));
       }, 20);
       const t0 = performance.now();
       const report = await client.reap({
@@ -140,7 +118,7 @@ export async function benchAgentReap(options: { rounds?: number; sequential?: bo
       agentRssMiB: { idle, peakDuringReap: peak },
     };
   } finally {
-    agentProcess.kill('SIGTERM');
+    agentProcess?.stop();
     await engine.stop();
   }
 }

@@ -8,13 +8,12 @@
  *
  *   npx tsx bench/load-agent.ts [--clients 200] [--seconds 10] [--containers 200] [--no-build]
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAgentClient } from '../lib/agent-client.js';
-import { decodeKey, deriveHostKey, sign } from '../lib/signing.js';
+import { sign } from '../lib/signing.js';
+import { cpuSeconds, rssMiB, startAgentProcess, type AgentProcess } from './agent-process.js';
 import { makeContainers } from '../test/helpers/containers.js';
 import { startEngine } from '../test/helpers/engine.js';
 
@@ -123,16 +122,6 @@ export async function loadAgent(options: { url: string; hostKey: Buffer; hostId:
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-const rssMiB = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Math.round((Number(line?.match(/(\d+)/)?.[1] ?? 0) / 1024) * 10) / 10;
-};
-
-/** CPU seconds (user + system) a process has used so far. */
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
 
 export interface AgentLoadBench extends LoadFigures {
   date: string;
@@ -150,33 +139,16 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
   const containers = options.containers ?? 200;
   if (options.build !== false) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   const engine = await startEngine();
-  const master = randomBytes(32).toString('hex');
   const hostId = 'load-host';
-  const hostKeyHex = deriveHostKey(master, hostId);
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  let agentProcess: ReturnType<typeof spawn> | undefined;
+  let agentProcess: AgentProcess | undefined;
   try {
     // Labelled containers, all old untracked orphans: every dry run lists them all as would-remove.
     await makeContainers(engine.docker, Array.from({ length: containers }, (_, i) => ({ clawboxId: `load-${i}`, kind: 'created' as const })), 8);
     await sleep(2_100);
     const before = new Map((await engine.docker.listContainers({ all: true })).map((c) => [c.Id, c.State]));
 
-    agentProcess = spawn(process.execPath, ['bin/clawbox-reaper.js', 'agent', '--host-id', hostId, '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, DOCKER_HOST: engine.dockerHost, REAPER_AGENT_KEY: hostKeyHex, REAPER_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const pid = agentProcess.pid!;
-    const client = createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex) });
-    for (let i = 0; ; i++) {
-      try {
-        await client.health();
-        break;
-      } catch (error) {
-        if (i > 100) throw error;
-        await sleep(100);
-      }
-    }
-    await sleep(500);
+    agentProcess = await startAgentProcess({ dockerHost: engine.dockerHost, hostId });
+    const { pid, url, hostKey } = agentProcess;
     const rssBefore = rssMiB(pid);
     let peak = rssBefore;
     const sampler = setInterval(() => {
@@ -185,7 +157,7 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
     const cpu0 = { agent: cpuSeconds(pid), dockerd: cpuSeconds(engine.pid), self: cpuSeconds(process.pid) };
     let figures: LoadFigures;
     try {
-      figures = await loadAgent({ url: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex), hostId, clients, durationMs: (options.seconds ?? 10) * 1000 });
+      figures = await loadAgent({ url, hostKey, hostId, clients, durationMs: (options.seconds ?? 10) * 1000 });
     } finally {
       clearInterval(sampler);
     }
@@ -208,7 +180,7 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
       cpuSecondsDuringLoad,
     };
   } finally {
-    agentProcess?.kill('SIGTERM');
+    agentProcess?.stop();
     await engine.stop();
   }
 }
