@@ -8,7 +8,7 @@ export interface CallRecord {
   /** The low-level command name, e.g. QueryCommand, PutItemCommand, UpdateItemCommand. */
   command: string;
   table: string | undefined;
-  /** `:hostId` of a Query on a host partition, when there is one. */
+  /** `:hostId` of a Query on a host partition, or the hostId of an item written or keyed, when there is one. */
   hostId: string | undefined;
   /** True when the call continues a paginated read (ExclusiveStartKey set). */
   continued: boolean;
@@ -20,6 +20,9 @@ interface InitializeInput {
   TableName?: unknown;
   ExclusiveStartKey?: unknown;
   ExpressionAttributeValues?: Record<string, unknown>;
+  /** Plain from the document client, or marshalled (`{ hostId: { S: '…' } }`) from the low-level one. */
+  Item?: { hostId?: unknown };
+  Key?: { hostId?: unknown };
 }
 
 function describeCall(commandName: unknown, input: InitializeInput, counters: Map<string, number>): CallRecord {
@@ -28,8 +31,11 @@ function describeCall(commandName: unknown, input: InitializeInput, counters: Ma
   const key = `${command} ${table}`;
   const n = (counters.get(key) ?? 0) + 1;
   counters.set(key, n);
-  const hostId = input.ExpressionAttributeValues?.[':hostId'];
-  return { command, table, hostId: typeof hostId === 'string' ? hostId : undefined, continued: input.ExclusiveStartKey !== undefined, n };
+  const queried = input.ExpressionAttributeValues?.[':hostId'];
+  const keyed = input.Item?.hostId ?? input.Key?.hostId;
+  const named = typeof keyed === 'object' && keyed !== null ? (keyed as { S?: unknown }).S : keyed;
+  const hostId = typeof queried === 'string' ? queried : typeof named === 'string' ? named : undefined;
+  return { command, table, hostId, continued: input.ExclusiveStartKey !== undefined, n };
 }
 
 /** Records every command sent through `client`. */

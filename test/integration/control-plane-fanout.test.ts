@@ -258,6 +258,27 @@ describe('control plane fan-out over real agents', () => {
     for (const kept of ['c-big-00010', 'c-big-02500', 'c-big-04999']) expect(await exists('c', kept)).toBe(true);
   });
 
+  it('a report that cannot be written is logged whole, for recovery; the other hosts are unaffected', async () => {
+    await store.tracked.untrack(H.b, 'b-lost');
+    await make('b', 'b-lost');
+    const client = dynamo.newClient();
+    const injected = injectFailures(client, (call) => /^Put(Item)?Command$/.test(call.command) && call.hostId === H.b, () => sdkError('InternalServerError', 500));
+    const reaper = makeReaper({ store: createStore({ client, prefix: dynamo.prefix }) });
+    const runId = `lost-${randomUUID()}`;
+    const result = await reaper.run({ runId, trigger: 'schedule', hosts: [H.a, H.b], deadlineAt: deadline() });
+
+    expect(injected.failures).toBeGreaterThan(1); // retried before giving up
+    expect(Object.fromEntries(result.hosts.map((h) => [h.hostId, h.reportWritten]))).toEqual({ [H.a]: true, [H.b]: false });
+    expect(Object.keys(byHost(await store.reports.reportsForRun(runId)))).toEqual([H.a]);
+    type Logged = { msg: string; report?: { runId: string; hostId: string; status: string; agentReport?: { counts: unknown; containers: { clawboxId: string }[] } } };
+    const line = reaperLog.lines.map((l) => JSON.parse(l) as Logged).find((l) => l.msg.startsWith('REPORT NOT STORED') && l.report?.runId === runId);
+    // Everything the stored item would have held: the agent's counts and its per-container list.
+    expect(line?.report).toMatchObject({ hostId: H.b, runId, status: 'ok' });
+    expect(line?.report?.agentReport?.counts).toEqual(result.hosts.find((h) => h.hostId === H.b)?.counts);
+    expect(line?.report?.agentReport?.containers.map((c) => c.clawboxId)).toContain('b-lost');
+    await engines.b.docker.getContainer(made['b-lost']!.id).remove({ force: true });
+  });
+
   it('the Lambda handler runs an EventBridge scheduled event and an async on-demand payload', async () => {
     await store.tracked.untrack(H.a, 'a-sched');
     const handler = createReaperHandler({ reaper: makeReaper(), logger: reaperLog.logger });
