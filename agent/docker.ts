@@ -135,7 +135,9 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
           clawboxId: value,
           dockerId: row.Id,
           state: row.State,
-          createdSeconds: row.Created,
+          // An engine that answers without a usable Created gets its containers judged as young
+          // (created now): never reaped on a guess.
+          createdSeconds: Number.isFinite(row.Created) ? row.Created : Math.floor(Date.now() / 1000),
           name: (row.Names?.[0] ?? '').replace(/^\//, ''),
           image: row.Image,
         });

@@ -79,7 +79,8 @@ export function createReapService(deps: ReapServiceDeps) {
       status,
       startedAt: new Date(started).toISOString(),
       finishedAt: new Date(finished).toISOString(),
-      durationMs: finished - started,
+      // The wall clock may step backwards (NTP) mid-reap; a duration is never negative.
+      durationMs: Math.max(0, finished - started),
       dryRun: request.dryRun,
       counts,
       containers,

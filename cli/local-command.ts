@@ -1,4 +1,5 @@
 /** `clawbox-reaper local` (what `npm start` runs): starts the local stack and stops it cleanly on Ctrl-C / SIGTERM. */
+import { ConfigError } from '../agent/config.js';
 import { DockerUnreachableError } from '../agent/errors.js';
 import { startLocalStack, type LocalStackOptions } from './local-stack.js';
 import { UsageError } from './output.js';
@@ -9,6 +10,7 @@ export async function runLocal(options: LocalStackOptions): Promise<void> {
     stack = await startLocalStack(options);
   } catch (error) {
     if (error instanceof DockerUnreachableError) throw error;
+    if (error instanceof ConfigError) throw new UsageError(error.message);
     if (error instanceof Error && /--host-id|listen address|REAPER_MASTER_KEY/.test(error.message)) throw new UsageError(error.message);
     throw error;
   }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DEFAULT_LABEL } from '../agent/config.js';
+import { loadAgentConfig } from '../agent/config.js';
 import { startAgent, type RunningAgent } from '../agent/main.js';
 import { createLocalApi } from '../functions/api/local.js';
 import { createReaperFromEnv } from '../functions/reaper.js';
@@ -87,7 +87,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const hostId = options.hostId ?? defaultHostId();
   if (!HostId.safeParse(hostId).success) throw new Error(`--host-id "${hostId}" is not a valid host id (letters, digits, . _ -)`);
   const apiAddress = parseListen(options.apiListen);
-  const agentAddress = parseListen(options.agentListen);
 
   const masterKey = env.REAPER_MASTER_KEY ? { value: env.REAPER_MASTER_KEY, created: false } : loadOrCreateSecret(dataDir, 'master-key');
   decodeKey(masterKey.value, 'REAPER_MASTER_KEY');
@@ -100,20 +99,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   try {
     // The agent first: if Docker is unreachable there is nothing to run.
-    const agent: RunningAgent = await startAgent(
-      {
-        hostId,
-        listen: agentAddress,
-        hostKey: decodeKey(deriveHostKey(masterKey.value, hostId)),
-        dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
-        label: env.REAPER_LABEL || DEFAULT_LABEL,
-        concurrency: Number(env.REAPER_AGENT_CONCURRENCY ?? 16),
-        bodyLimitBytes: 16 * 1024 * 1024,
-        publicMetrics: false,
-        logLevel: 'info',
-      },
-      { logger: logger.child({ component: 'agent' }) },
-    );
+    // The agent's own config loader: every REAPER_* agent setting validated as for `clawbox-reaper agent`.
+    const agentConfig = loadAgentConfig({ hostId, listen: options.agentListen }, { ...env, REAPER_AGENT_KEY: deriveHostKey(masterKey.value, hostId) });
+    const agent: RunningAgent = await startAgent(agentConfig, { logger: logger.child({ component: 'agent' }) });
     closers.push(() => agent.close());
 
     const db = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

@@ -26,9 +26,37 @@ export class AgentCallError extends Error {
   }
 }
 
+/** The largest answer read from an agent: a broken or hostile agent must not exhaust the caller's memory (S8). */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
+class AnswerTooLargeError extends Error {
+  override name = 'AnswerTooLargeError';
+}
+
+/** The body as text, refusing more than `maxBytes`. */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new AnswerTooLargeError(`answer exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export interface AgentClientOptions {
   baseUrl: string;
   hostKey: Buffer;
+  /** Default MAX_ANSWER_BYTES. */
+  maxAnswerBytes?: number;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -49,8 +77,9 @@ export function createAgentClient(options: AgentClientOptions) {
     }
     let text: string;
     try {
-      text = await response.text();
+      text = await readCapped(response, options.maxAnswerBytes ?? MAX_ANSWER_BYTES);
     } catch (error) {
+      if (error instanceof AnswerTooLargeError) throw new AgentCallError('bad-answer', `agent at ${base}: ${error.message}`, response.status);
       throw new AgentCallError(signal?.aborted ? 'timeout' : 'unreachable', `agent at ${base} dropped the answer`, response.status, undefined, { cause: error });
     }
     let json: unknown;

@@ -68,6 +68,16 @@ function instant(value: string | undefined, name: string): string | undefined {
   return new Date(value).toISOString();
 }
 
+/** A cursor's position must lie inside the query's own [since, until]: a cursor from another query is refused, not sent to DynamoDB. */
+function assertInRange(sk: string, since: string | undefined, until: string | undefined): void {
+  if ((since !== undefined && sk < since) || (until !== undefined && sk > `${until}#~`)) throw invalidCursor();
+}
+
+const isRealDay = (day: string) => {
+  const ms = Date.parse(`${day}T00:00:00.000Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === day;
+};
+
 const previousDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) - DAY_MS).toISOString().slice(0, 10);
 
 export function createReportStore(
@@ -101,6 +111,7 @@ export function createReportStore(
     if (cursor !== undefined) {
       const decoded = decodeCursor(HostCursor, cursor);
       if (decoded.h.hostId !== hostId) throw invalidCursor();
+      assertInRange(decoded.h.sk, since, until);
       startKey = decoded.h;
     }
     const range = skRange(since, until);
@@ -141,13 +152,21 @@ export function createReportStore(
 
   async function listAcrossHosts(since: string | undefined, until: string | undefined, limit: number, cursor: string | undefined): Promise<ReportPage> {
     const nowMs = now();
-    const lowest = (since ?? new Date(nowMs - (ttlDays + 1) * DAY_MS).toISOString()).slice(0, 10);
-    // A day ahead: a run's start may come from an event time slightly ahead of this clock.
-    let day = (until ?? new Date(nowMs + DAY_MS).toISOString()).slice(0, 10);
+    // Days are walked one by one, so the walk is clamped to where reports can be: the retention
+    // window (older ones have expired) up to a day ahead (a run's start may come from an event
+    // time slightly ahead of this clock). A far-off since/until costs nothing.
+    const oldest = new Date(nowMs - (ttlDays + 1) * DAY_MS).toISOString().slice(0, 10);
+    const newest = new Date(nowMs + DAY_MS).toISOString().slice(0, 10);
+    const sinceDay = since?.slice(0, 10);
+    const untilDay = until?.slice(0, 10);
+    const lowest = sinceDay !== undefined && sinceDay > oldest ? sinceDay : oldest;
+    let day = untilDay !== undefined && untilDay < newest ? untilDay : newest;
     let startKey: Record<string, unknown> | undefined;
     if (cursor !== undefined) {
       const decoded = decodeCursor(DayCursor, cursor);
       if (decoded.k !== null && decoded.k.day !== decoded.d) throw invalidCursor();
+      if (!isRealDay(decoded.d) || decoded.d < lowest || decoded.d > day) throw invalidCursor();
+      if (decoded.k !== null) assertInRange(decoded.k.sk, since, until);
       day = decoded.d;
       startKey = decoded.k ?? undefined;
     }

@@ -14,7 +14,14 @@ export type Trigger = z.infer<typeof Trigger>;
 export const ReportStatus = z.enum(['ok', 'partial', 'capped', 'dry-run', 'error', 'unreachable', 'timeout', 'refused']);
 export type ReportStatus = z.infer<typeof ReportStatus>;
 
-export const AgentUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
+export const AgentUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .max(2048)
+  // Credentials in the URL would end up in error messages, so in reports and logs (S9).
+  .refine((value) => {
+    const url = new URL(value);
+    return url.username === '' && url.password === '';
+  }, 'must not contain a user name or password');
 
 export const LastReap = z.object({
   runId: RunId,

@@ -148,6 +148,12 @@ describe('clawbox-reaper local + CLI', () => {
     expect(result.stderr).toContain('DOCKER_HOST');
   });
 
+  it('validates the agent settings of the local stack', () => {
+    const result = cli(['local', '--data-dir', join(dir, 'data3'), '--api-listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0'], { REAPER_AGENT_CONCURRENCY: 'lots' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('REAPER_AGENT_CONCURRENCY');
+  });
+
   it('prints help for every command', () => {
     for (const command of ['local', 'agent', 'reap', 'reports', 'hosts', 'track', 'untrack', 'agent-key']) {
       const help = cli([command, '--help']);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerReport, ReapReport } from '../../agent/contract.js';
 import { AppError } from '../../lib/errors.js';
-import { createStore, type ReportInput, type Store } from '../../functions/store/index.js';
+import { createStore, DEFAULT_REPORT_TTL_DAYS, type ReportInput, type Store } from '../../functions/store/index.js';
 import { createRegistryClient } from '../../functions/store/registry-client.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { seedTracked, trackedItems } from '../helpers/seed.js';
@@ -255,5 +255,18 @@ describe('reports', () => {
     );
     await expect(store.reports.listReports({ cursor: byHost.cursor! })).rejects.toMatchObject({ code: 'invalid_cursor' });
     await expect(store.reports.listReports({ since: 'yesterday' })).rejects.toMatchObject({ code: 'validation_failed' });
+
+    // Regressions (review): a cursor from another query's window, or with an impossible day, is a
+    // 400 (was a DynamoDB ValidationException / RangeError, so a 500); a far-off window costs
+    // nothing (was a walk over every day in it: seconds to hours).
+    const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    await expect(store.reports.listReports({ hostId: 'ls-a', since: '2026-11-26T00:00:00Z', cursor: cursorOf({ h: { hostId: 'ls-a', sk: '1999-01-01T00:00:00.000Z#x' } }) })).rejects.toMatchObject({ code: 'invalid_cursor' });
+    await expect(store.reports.listReports({ cursor: cursorOf({ d: '2026-13-45', k: null }) })).rejects.toMatchObject({ code: 'invalid_cursor' });
+    await expect(store.reports.listReports({ cursor: cursorOf({ d: '1999-01-01', k: null }) })).rejects.toMatchObject({ code: 'invalid_cursor' });
+    const counted = dynamo.newClient();
+    const calls = recordCalls(counted);
+    const wide = await createStore({ client: counted, prefix: dynamo.prefix, now }).reports.listReports({ since: '2015-01-01T00:00:00Z', until: '9999-12-31T00:00:00Z', limit: 100 });
+    expect(wide.items.map((r) => r.hostId)).toContain('ls-a');
+    expect(calls.filter((c) => c.command === 'QueryCommand').length).toBeLessThanOrEqual(DEFAULT_REPORT_TTL_DAYS + 3) // retention + today + a day ahead;
   });
 });
