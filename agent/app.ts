@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { AppError, badRequest, forbidden, unavailable } from '../lib/errors.js';
+import { AppError, badRequest, conflict, forbidden, unavailable } from '../lib/errors.js';
 import { installErrorHandling, parseJson, requireJsonContentType } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { requireSignature, type SignedRequestVariables } from './auth.js';
@@ -33,6 +33,10 @@ const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export function createAgentApp(deps: AgentAppDeps) {
   const now = deps.now ?? Date.now;
   const runs = deps.runs ?? new RunRegistry();
+  // The replay memory (S6) lives in this process: a command signed wholly before it started may
+  // be a replay of one an earlier process already carried out, so it is refused. The control
+  // plane re-signs each attempt, so its own retries are not affected.
+  const startedAtMs = now();
   const app = new Hono<{ Variables: SignedRequestVariables }>();
   const signed = requireSignature(deps.hostKey, now);
   installErrorHandling(app, { logger: deps.logger, onRefusal: (code) => deps.metrics.recordRefusal(code) });
@@ -89,6 +93,9 @@ export function createAgentApp(deps: AgentAppDeps) {
     const signedAtMs = now() - clockOffsetMs;
     if (Date.parse(request.snapshotAt) > signedAtMs + 1000) {
       throw badRequest('snapshot_in_future', 'snapshotAt is later than the request timestamp');
+    }
+    if (signedAtMs + 1000 <= startedAtMs) {
+      throw conflict('signed_before_start', 'the command was signed before this agent started (a possible replay); send a freshly signed one');
     }
     const { report, replayed } = await runs.run(request.runId, async () => {
       try {

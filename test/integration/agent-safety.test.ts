@@ -17,6 +17,8 @@ let agent: TestAgent;
 /** Fault injection around the real Docker port: ids to fail or to remove behind the agent's back. */
 const faults = { failRemove: new Set<string>(), vanishBeforeRemove: new Set<string>(), calls: 0 };
 
+const fileStartedAt = Date.now();
+
 beforeAll(async () => {
   engine = await startEngine();
   agent = await startTestAgent({
@@ -320,6 +322,17 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
     const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body });
     expect(response.status).toBe(400);
     expect(response.json).toMatchObject({ error: { code } });
+    expect(await stateOf(engine.docker, victim.id)).toBe('running');
+  });
+
+  it('S6: a command signed before this agent process started is refused (a replay across a restart)', async () => {
+    const before = faults.calls;
+    const signedAt = Math.floor(fileStartedAt / 1000) - 5;
+    const body = JSON.stringify(request({ tracked, snapshotAt: new Date(signedAt * 1000).toISOString() }));
+    const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body, timestamp: signedAt });
+    expect(response.status).toBe(409);
+    expect(response.json).toMatchObject({ error: { code: 'signed_before_start' } });
+    expect(faults.calls).toBe(before);
     expect(await stateOf(engine.docker, victim.id)).toBe('running');
   });
 
