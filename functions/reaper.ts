@@ -25,8 +25,10 @@ export interface ReaperFromEnvOptions {
 export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: ReaperHandler; config: Readonly<ReaperConfig> } {
   const config = loadReaperConfig(options.env);
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'reaper' });
-  // Bounded DynamoDB calls: a hung request must not eat the time kept for writing reports.
-  const dynamo = options.dynamo ?? new DynamoDBClient({ requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 } });
+  // Bounded DynamoDB calls: a hung request must not eat the time kept for writing reports. Two
+  // attempts, not the SDK's three: the report store retries its writes itself, within the run's
+  // deadline, and the registry reads are cut off at the work deadline.
+  const dynamo = options.dynamo ?? new DynamoDBClient({ maxAttempts: 2, requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 } });
   const store = createStore({ client: dynamo, prefix: config.tablePrefix, reportTtlDays: config.reportTtlDays, ...(options.now ? { now: options.now } : {}) });
   let masterKey: MasterKeyProvider;
   if (config.masterKey !== undefined) masterKey = staticMasterKey(config.masterKey);

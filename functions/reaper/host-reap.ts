@@ -16,6 +16,20 @@ import { describe, failureStatus } from './outcome.js';
 /** No agent call is started with less time than this before the work deadline. */
 export const MIN_CALL_MS = 500;
 
+/**
+ * Kept before the Lambda's end for what follows a report write: a write still pending then is
+ * abandoned and the report logged (REPORT NOT STORED), and the run's summary is logged.
+ */
+export const FINISH_MS = 250;
+
+const NOT_REACHED = 'not reached before the run deadline; nothing was sent';
+
+/** How reapHost is asked to treat a host. */
+export interface ReapHostOptions {
+  /** The host's turn never came before the work deadline: report `timeout` without contacting anyone. */
+  notReached?: boolean;
+}
+
 export interface HostOutcome {
   hostId: string;
   status: ReportStatus;
@@ -42,7 +56,7 @@ export interface RunContext {
   workDeadline: number;
   /** Epoch ms the Lambda ends at; report writes stop retrying before it. */
   deadlineAt: number;
-  /** Fires at the work deadline: every call in flight is abandoned. */
+  /** Fires at the work deadline: every registry read and agent call in flight is abandoned. */
   signal: AbortSignal;
   /** The master key, or why it could not be had. */
   masterKey: string | Error;
@@ -73,7 +87,7 @@ export function createHostReaper(deps: HostReapDeps) {
   const { store, settings, now } = deps;
 
   async function command(host: Host, ctx: RunContext, masterKey: string): Promise<Verdict> {
-    if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: 'not reached before the run deadline; nothing was sent', attempts: 0 };
+    if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: NOT_REACHED, attempts: 0 };
 
     // S2: the snapshot is taken before the registry is read, so a container tracked after the
     // read is still younger than the snapshot and inside the grace.
@@ -81,9 +95,11 @@ export function createHostReaper(deps: HostReapDeps) {
     const snapshotAt = iso(snapshotAtMs);
     let tracked;
     try {
-      tracked = await store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000));
+      tracked = await store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000), { abortSignal: ctx.signal });
     } catch (error) {
-      // S5: a failed or partial read never becomes a command.
+      // S5: a failed or partial read never becomes a command. One cut short by the work deadline
+      // is this host's `timeout` (its registry is not known to be broken).
+      if (ctx.signal.aborted) return { status: 'timeout', error: 'registry read not finished before the run deadline; nothing was sent', snapshotAt, attempts: 0 };
       return { status: 'error', error: `registry read failed, nothing was sent: ${describe(error)}`, snapshotAt, attempts: 0 };
     }
 
@@ -133,11 +149,13 @@ export function createHostReaper(deps: HostReapDeps) {
     }
   }
 
-  return async function reapHost(host: Host, ctx: RunContext): Promise<HostOutcome> {
+  return async function reapHost(host: Host, ctx: RunContext, options: ReapHostOptions = {}): Promise<HostOutcome> {
     const began = now();
     const log = deps.logger.child({ runId: ctx.runId, hostId: host.hostId });
     let verdict: Verdict;
+    // A host that could never have been contacted says why, even when its turn never came.
     if (ctx.masterKey instanceof Error) verdict = { status: 'error', error: `master key unavailable, nothing was sent: ${ctx.masterKey.message}`, attempts: 0 };
+    else if (options.notReached) verdict = { status: 'timeout', error: NOT_REACHED, attempts: 0 };
     else {
       try {
         verdict = await command(host, ctx, ctx.masterKey);
@@ -174,8 +192,13 @@ export function createHostReaper(deps: HostReapDeps) {
       counts: verdict.agentReport?.counts ?? null,
       reportWritten: false,
     };
+    // The write must be done before the Lambda ends (S8). putReport stops retrying by then, but
+    // cannot cut an attempt short: one still pending at the end is abandoned here, and the report
+    // logged whole (the abandoned write may still land; the item is the same either way).
+    const writeBy = ctx.deadlineAt - FINISH_MS;
     try {
-      await store.reports.putReport(input, { deadlineAt: ctx.deadlineAt });
+      const written = await settleBy(store.reports.putReport(input, { deadlineAt: writeBy }), writeBy - now());
+      if (written === TIMED_OUT) throw new Error('the report write did not finish before the run deadline');
       outcome.reportWritten = true;
     } catch (error) {
       // Nothing is lost: the whole report goes to the log (it holds no secret, S9), from which it
@@ -183,12 +206,31 @@ export function createHostReaper(deps: HostReapDeps) {
       log.error({ err: error, status: verdict.status, report: input }, 'REPORT NOT STORED: could not write the host report; the full report is in this line');
       return outcome;
     }
+    // lastReap is a convenience copy (the report is the record): skipped past the work deadline,
+    // and abandoned there when slow, so that it never holds a slot other hosts wait for.
+    if (ctx.signal.aborted || now() >= ctx.workDeadline) return outcome;
     try {
-      await store.hosts.recordLastReap(host.hostId, { runId: ctx.runId, at: iso(finished), status: verdict.status, counts: outcome.counts });
+      const recorded = await settleBy(
+        store.hosts.recordLastReap(host.hostId, { runId: ctx.runId, at: iso(finished), status: verdict.status, counts: outcome.counts }),
+        ctx.workDeadline - now(),
+      );
+      if (recorded === TIMED_OUT) log.warn('lastReap not updated before the run deadline');
     } catch (error) {
-      // The report is the record; lastReap is a convenience copy.
       log.warn({ err: error }, 'could not update the host lastReap');
     }
     return outcome;
   };
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`'s value, or TIMED_OUT after `ms` (its later outcome is then ignored). */
+async function settleBy<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,9 +1,11 @@
 /**
  * A reap run across the fleet: one command per host, bounded concurrency, one deadline.
  *
- * S8 in three parts: each host's work is isolated (reapHost never throws); every agent call is
- * abandoned at the work deadline (the Lambda's end minus a margin kept for writing reports); a
- * host whose turn comes after that gets a `timeout` report without being contacted.
+ * S8 in three parts: each host's work is isolated (reapHost never throws); every registry read
+ * and agent call is abandoned at the work deadline (the Lambda's end minus a margin kept for
+ * writing reports); a host whose turn has not come when no agent call may start any more gets a
+ * `timeout` report without being contacted, written at once, outside the concurrency limit (a
+ * slot may be held until the work deadline, and the report must not wait for it).
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
@@ -12,7 +14,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Store } from '../store/index.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
-import { createHostReaper, type AgentClientFactory, type HostOutcome, type RunContext } from './host-reap.js';
+import { createHostReaper, MIN_CALL_MS, type AgentClientFactory, type HostOutcome, type RunContext } from './host-reap.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { describe } from './outcome.js';
 
@@ -138,21 +140,46 @@ export function createReaper(deps: ReaperDeps): Reaper {
         masterKey,
       };
       const limit = pLimit(deps.settings.hostConcurrency);
-      let outcomes: HostOutcome[];
+      const jobs = [
+        ...selected.map((host) => ({ host, ctx })),
+        ...broken.map(({ hostId, problem }) => ({ host: brokenHost(hostId), ctx: { ...ctx, masterKey: new Error(`host item is invalid (${problem})`) } })),
+      ];
+      // Each host is taken once: by its slot in the limiter, or by the cut-off, whichever comes
+      // first. The cut-off comes when no agent call may start any more (host-reap's MIN_CALL_MS):
+      // the hosts still queued then write their `timeout` reports at once, not slot by slot, and
+      // their queued slots, when they come, find them taken and return at once.
+      const outcomes = new Array<Promise<HostOutcome>>(jobs.length);
+      let untaken = jobs.length;
+      let allTaken: () => void = () => undefined;
+      const everyHostTaken = new Promise<void>((resolve) => (allTaken = resolve));
+      if (untaken === 0) allTaken();
+      const take = (i: number, options?: { notReached: true }) => {
+        const job = jobs[i];
+        if (job === undefined || outcomes[i] !== undefined) return undefined;
+        outcomes[i] = reapHost(job.host, job.ctx, options);
+        if (--untaken === 0) allTaken();
+        return outcomes[i];
+      };
+      // The slot is held until the host's reapHost settles; its outcome is read from `outcomes`.
+      for (const i of jobs.keys()) limit(async () => take(i)).catch(() => undefined);
+      const cutOffTimer = setTimeout(
+        () => {
+          for (const i of jobs.keys()) void take(i, { notReached: true });
+        },
+        Math.max(0, workDeadline - MIN_CALL_MS - now()),
+      );
+      let results: HostOutcome[];
       try {
-        outcomes = await Promise.all([
-          ...selected.map((host) => limit(() => reapHost(host, ctx))),
-          ...broken.map(({ hostId, problem }) =>
-            limit(() => reapHost(brokenHost(hostId), { ...ctx, masterKey: new Error(`host item is invalid (${problem})`) })),
-          ),
-        ]);
+        await everyHostTaken;
+        results = await Promise.all(outcomes);
       } finally {
         clearTimeout(timer);
+        clearTimeout(cutOffTimer);
       }
 
       const finishedMs = now();
       const statuses: Partial<Record<ReportStatus, number>> = {};
-      for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+      for (const o of results) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
       const result: RunResult = {
         runId,
         trigger: request.trigger,
@@ -161,7 +188,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
         durationMs: finishedMs - startedMs,
         dryRun,
         force,
-        hosts: outcomes,
+        hosts: results,
         skipped,
         statuses,
       };

@@ -9,9 +9,10 @@
  *
  * `readTracked` is the reaper's read, and S5 hangs on it: one Query with ConsistentRead over ALL
  * pages; any failed page, or any item that does not parse, throws, so a partial set can never
- * become a command.
+ * become a command. It takes an abort signal (the reaper's work deadline): every page's request is
+ * abandoned when it fires, and the read throws the signal's reason.
  */
-import { DeleteCommand, GetCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import type { TrackedRef } from '../../agent/contract.js';
 import { ClawboxId, HostId } from '../../lib/ids.js';
@@ -41,6 +42,10 @@ export interface TrackedSnapshot {
   expired: number;
 }
 
+export interface ReadTrackedOptions {
+  abortSignal?: AbortSignal;
+}
+
 export interface TrackedPage {
   items: TrackedItem[];
   /** Present when there may be more; pass it back to get the next page. */
@@ -52,10 +57,43 @@ export interface TrackedStore {
   /** True when an item was deleted. */
   untrack(hostId: string, containerId: string): Promise<boolean>;
   get(hostId: string, containerId: string): Promise<TrackedItem | undefined>;
-  /** S5: all pages, consistent, or an exception. Items whose lease is before `nowSeconds` are dropped. */
-  readTracked(hostId: string, nowSeconds: number): Promise<TrackedSnapshot>;
+  /**
+   * S5: all pages, consistent, or an exception. Items whose lease is before `nowSeconds` are dropped.
+   * When `abortSignal` fires, the page in flight is abandoned and the read throws (the signal's reason).
+   */
+  readTracked(hostId: string, nowSeconds: number, options?: ReadTrackedOptions): Promise<TrackedSnapshot>;
   /** One page for the API, in containerId order. */
   list(hostId: string, options?: { limit?: number; cursor?: string }): Promise<TrackedPage>;
+}
+
+/**
+ * `promise`, or the signal's reason as soon as it fires. The SDK hands the signal to its HTTP
+ * handler only: a wait elsewhere (a retry's backoff, credentials, a middleware) would not notice it.
+ * The abandoned promise's own outcome is swallowed.
+ */
+function abandonOnAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(reason === undefined ? 'aborted' : String(reason));
 }
 
 const TrackedCursor = z.strictObject({ hostId: HostId, containerId: ClawboxId });
@@ -109,11 +147,14 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
       return out.Item === undefined ? undefined : parseItem(TrackedItem, out.Item, table, keyName(hostId, containerId));
     },
 
-    async readTracked(hostId, nowSeconds) {
+    async readTracked(hostId, nowSeconds, options = {}) {
+      const { abortSignal } = options;
       const snapshot: TrackedSnapshot = { refs: [], pages: 0, items: 0, expired: 0 };
-      const pages = paginateQuery(
-        { client: doc },
-        {
+      let startKey: Record<string, unknown> | undefined;
+      // Paged by hand (not paginateQuery) so that every page's request carries the signal.
+      do {
+        if (abortSignal?.aborted) throw abortReason(abortSignal);
+        const command = new QueryCommand({
           TableName: table,
           KeyConditionExpression: '#hostId = :hostId',
           ExpressionAttributeNames: { '#hostId': 'hostId', '#containerId': 'containerId', '#dockerId': 'dockerId', '#lease': 'leaseExpiresAt' },
@@ -121,9 +162,9 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
           ProjectionExpression: '#containerId, #dockerId, #lease',
           // A just-written track must be seen: the manager tracks before it creates (SPEC §3).
           ConsistentRead: true,
-        },
-      );
-      for await (const page of pages) {
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        });
+        const page = await abandonOnAbort(doc.send(command, abortSignal ? { abortSignal } : {}), abortSignal);
         snapshot.pages++;
         for (const raw of page.Items ?? []) {
           snapshot.items++;
@@ -135,7 +176,8 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
           }
           snapshot.refs.push(item.dockerId === undefined ? { id: item.containerId } : { id: item.containerId, dockerId: item.dockerId });
         }
-      }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey !== undefined);
       return snapshot;
     },
 

@@ -73,3 +73,48 @@ export function injectFailures(client: DynamoDBClient, shouldFail: (call: CallRe
 export function sdkError(name: string, httpStatusCode: number): Error {
   return Object.assign(new Error(`${name} (injected by the test)`), { name, $metadata: { httpStatusCode }, $fault: httpStatusCode >= 500 ? 'server' : 'client' });
 }
+
+/**
+ * Holds the calls for which `shouldDelay(call)` is true for `ms` before they go on to the server
+ * (a slow DynamoDB). The wait ignores the caller's abort signal, as a wait outside the SDK's HTTP
+ * handler would (a retry's backoff, say): the caller must give up on its own. `release()` ends
+ * every wait still running, failing those calls, so none outlives the test.
+ */
+export function delayCalls(client: DynamoDBClient, shouldDelay: (call: CallRecord) => boolean, ms: number): { delayed: () => number; release(): void } {
+  const counters = new Map<string, number>();
+  const released = new AbortController();
+  let delayed = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (shouldDelay(describeCall(context.commandName, (args as { input: InitializeInput }).input, counters))) {
+        delayed++;
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, ms);
+          released.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(new Error('delayed call released by the test'));
+          });
+        });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'test-delay-calls', override: true },
+  );
+  return { delayed: () => delayed, release: () => released.abort() };
+}
+
+/** Records when each call's answer came back (epoch ms), with the call. */
+export function recordCompletions(client: DynamoDBClient): (CallRecord & { completedAt: number })[] {
+  const done: (CallRecord & { completedAt: number })[] = [];
+  const counters = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const call = describeCall(context.commandName, (args as { input: InitializeInput }).input, counters);
+      const out = await next(args);
+      done.push({ ...call, completedAt: Date.now() });
+      return out;
+    },
+    { step: 'initialize', name: 'test-record-completions', override: true },
+  );
+  return done;
+}
