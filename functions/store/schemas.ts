@@ -19,6 +19,8 @@ export const AgentUrl = z
   .max(2048)
   // Credentials in the URL would end up in error messages, so in reports and logs (S9).
   .refine((value) => {
+    // zod runs this even when the URL check above failed: that failure is reported already.
+    if (!URL.canParse(value)) return true;
     const url = new URL(value);
     return url.username === '' && url.password === '';
   }, 'must not contain a user name or password');
