@@ -29,7 +29,7 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     version = await docker.version();
   } catch (error) {
     throw new DockerUnreachableError(
-      `cannot reach the Docker engine at ${config.dockerHost} (${(error as Error).message}); start it, or point DOCKER_HOST at its socket, e.g. DOCKER_HOST=unix:///var/run/docker.sock`,
+      `cannot reach the Docker engine at ${config.dockerHost} (${(error as Error).message}); start it, or point DOCKER_HOST at the engine to reap, e.g. DOCKER_HOST=unix:///run/user/1000/docker.sock (rootless) or DOCKER_HOST=tcp://127.0.0.1:2375`,
     );
   }
   const metrics = createAgentMetrics();
