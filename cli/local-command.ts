@@ -1,5 +1,5 @@
 /** `clawbox-reaper local` (what `npm start` runs): starts the local stack and stops it cleanly on Ctrl-C / SIGTERM. */
-import { ConfigError } from '../agent/config.js';
+import { ConfigError, DEFAULT_DOCKER_HOST } from '../agent/config.js';
 import { DockerUnreachableError } from '../agent/errors.js';
 import { startLocalStack, type LocalStackOptions } from './local-stack.js';
 import { UsageError } from './output.js';
@@ -19,7 +19,7 @@ export async function runLocal(options: LocalStackOptions): Promise<void> {
     'clawbox-reaper is running on this machine:',
     `  API          ${stack.apiUrl}`,
     `  dashboard    ${stack.apiUrl}/dashboard   (sign in with the API token)`,
-    `  agent        ${stack.agentUrl} (host "${stack.hostId}", Docker at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'})`,
+    `  agent        ${stack.agentUrl} (host "${stack.hostId}", Docker at ${process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST})`,
     `  data         ${stack.dataDir}`,
     `  schedule     a reap every ${Math.round(options.intervalMs / 1000)}s`,
     stack.tokenCreated

@@ -6,8 +6,6 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
-import type { Server } from 'node:http';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadAgentConfig } from '../agent/config.js';
 import { startAgent, type RunningAgent } from '../agent/main.js';
@@ -15,6 +13,7 @@ import { createLocalApi } from '../functions/api/local.js';
 import { createReaperFromEnv } from '../functions/reaper.js';
 import { createStore, ensureTables } from '../functions/store/index.js';
 import { HostId } from '../lib/ids.js';
+import { startEmbeddedDynamo } from '../lib/embedded-dynamo.js';
 import { parseListen } from '../lib/listen.js';
 import { serveJsonErrors } from '../lib/serve.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -22,9 +21,6 @@ import { decodeKey, deriveHostKey } from '../lib/signing.js';
 import { TOKEN_FILE } from './context.js';
 import { loadOrCreateSecret } from './secrets.js';
 
-type DynaliteFactory = (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
-// dynalite is CommonJS without type declarations; typed at the one place it is loaded.
-const dynalite: DynaliteFactory = createRequire(import.meta.url)('dynalite');
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -53,15 +49,6 @@ export interface LocalStack {
 export function defaultHostId(): string {
   const cleaned = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
   return HostId.safeParse(cleaned).success ? cleaned : 'local';
-}
-
-async function listen(server: Server, host: string, port: number): Promise<number> {
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolveListen());
-  });
-  const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
 }
 
 /** The shape of the scheduled event EventBridge delivers, as the Lambda would receive it. */
@@ -104,11 +91,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const agent: RunningAgent = await startAgent(agentConfig, { logger: logger.child({ component: 'agent' }) });
     closers.push(() => agent.close());
 
-    const db = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    const dbPort = await listen(db, '127.0.0.1', 0);
-    closers.push(() => new Promise<void>((r) => db.close(() => r())));
+    const db = await startEmbeddedDynamo({ path: join(dataDir, 'dynamodb') });
+    closers.push(() => db.close());
     const dynamo = new DynamoDBClient({
-      endpoint: `http://127.0.0.1:${dbPort}`,
+      endpoint: db.endpoint,
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });

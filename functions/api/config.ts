@@ -3,6 +3,7 @@
  * frozen object; every problem is listed in one error.
  */
 import { z } from 'zod';
+import { parseReaperEnv } from '../../lib/env-config.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
 
 export class ApiConfigError extends Error {
@@ -38,13 +39,8 @@ export interface ApiConfig {
 }
 
 export function loadApiConfig(env: NodeJS.ProcessEnv): Readonly<ApiConfig> {
-  // An empty variable means "not set", the way shells and CloudFormation parameters produce it.
-  const present = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('REAPER_') && value !== undefined && value.trim() !== ''));
-  const result = ApiEnv.safeParse(present);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? '(environment)')}: ${issue.message}`);
-    throw new ApiConfigError(`invalid API configuration:\n  - ${problems.join('\n  - ')}`);
-  }
+  const result = parseReaperEnv(ApiEnv, env, 'API');
+  if ('problems' in result) throw new ApiConfigError(result.problems);
   const e = result.data;
   return Object.freeze({
     tablePrefix: e.REAPER_TABLE_PREFIX,

@@ -5,6 +5,7 @@
  * such as a grace of 0.
  */
 import { z } from 'zod';
+import { parseReaperEnv } from '../../lib/env-config.js';
 import { LIMITS } from '../../agent/contract.js';
 import { decodeKey } from '../../lib/signing.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
@@ -99,13 +100,8 @@ export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
 
 /** Parses the environment once; throws ReaperConfigError listing every problem. */
 export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig> {
-  // An empty variable means "not set", the way shells and CloudFormation parameters produce it.
-  const present = Object.fromEntries(Object.entries(env).filter(([name, value]) => name.startsWith('REAPER_') && value !== undefined && value.trim() !== ''));
-  const result = ReaperEnv.safeParse(present);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? '(environment)')}: ${issue.message}`);
-    throw new ReaperConfigError(`invalid reaper configuration:\n  - ${problems.join('\n  - ')}`);
-  }
+  const result = parseReaperEnv(ReaperEnv, env, 'reaper');
+  if ('problems' in result) throw new ReaperConfigError(result.problems);
   const e = result.data;
   return Object.freeze({
     tablePrefix: e.REAPER_TABLE_PREFIX,

@@ -2,21 +2,9 @@
  * An in-memory dynalite on 127.0.0.1 (port 0) per test file, with the tables created, and a
  * client pointed at it. `close()` destroys the client and stops the server.
  */
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTables, type TableNames } from '../../functions/store/tables.js';
-
-interface DynaliteOptions {
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-  path?: string;
-}
-type DynaliteFactory = (options: DynaliteOptions) => Server;
-
-// dynalite is CommonJS without type declarations; typed here at the one place it is loaded.
-const dynalite: DynaliteFactory = createRequire(import.meta.url)('dynalite');
+import { startEmbeddedDynamo } from '../../lib/embedded-dynamo.js';
 
 export interface TestDynamo {
   endpoint: string;
@@ -38,14 +26,8 @@ export function dynamoClient(endpoint: string): DynamoDBClient {
 }
 
 export async function startDynalite(options: { prefix?: string } = {}): Promise<TestDynamo> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('dynalite did not bind a TCP port');
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const server = await startEmbeddedDynamo();
+  const { endpoint } = server;
   const prefix = options.prefix ?? 'test-';
   const clients: DynamoDBClient[] = [];
   const newClient = () => {
@@ -64,12 +46,12 @@ export async function startDynalite(options: { prefix?: string } = {}): Promise<
       newClient,
       async close() {
         for (const c of clients) c.destroy();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.close();
       },
     };
   } catch (error) {
     client.destroy();
-    server.close();
+    await server.close();
     throw error;
   }
 }
