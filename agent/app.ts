@@ -8,7 +8,8 @@ import { AppError, badRequest, conflict, forbidden, unavailable } from '../lib/e
 import { installErrorHandling, parseJson, requireJsonContentType } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { requireSignature, type SignedRequestVariables } from './auth.js';
-import { AGENT_PATHS, ReapRequest, type ContainerList, type Health } from './contract.js';
+import { AnchorError, issueAnchor, verifyAnchor } from './anchor.js';
+import { AGENT_PATHS, ReapRequest, RestoreRequest, type ContainerList, type Health, type Identity, type RestoreResult } from './contract.js';
 import type { DockerPort } from './docker.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ReapService } from './reap-service.js';
@@ -65,9 +66,50 @@ export function createAgentApp(deps: AgentAppDeps) {
     return c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
   });
 
+  /** The engine's identity, this agent's clock, and a fresh anchor (S2, S10, S12). Reads nothing else. */
+  app.get(AGENT_PATHS.identity, signed, async (c) => {
+    const engineId = await engineIdOrUnavailable(deps.docker);
+    const agentTimeMs = now();
+    const body: Identity = { hostId: deps.hostId, engineId, clockOffsetMs: c.get('clockOffsetMs'), agentTimeMs, anchor: issueAnchor(deps.hostKey, agentTimeMs) };
+    return c.json(body);
+  });
+
+  /**
+   * S11 restore: unpause the paused containers that carry this label value and whose Docker id the
+   * control plane holds in quarantine. Nothing else is touched: a container without the label, or
+   * under another label value, or not paused, is left as it is (S1).
+   */
+  app.post(AGENT_PATHS.restore, signed, async (c) => {
+    requireJsonContentType(c);
+    const request = parseJson(RestoreRequest, c.get('rawBody'));
+    if (request.hostId !== deps.hostId) throw forbidden('host_mismatch', `this agent serves host "${deps.hostId}", not "${request.hostId}"`);
+    const engineId = await engineIdOrUnavailable(deps.docker);
+    if (request.engineId !== undefined && request.engineId !== engineId) throw engineMismatch(request.engineId, engineId);
+    const labelled = await listOrUnavailable(deps.docker);
+    const containers: RestoreResult['containers'] = await Promise.all(
+      request.dockerIds.map(async (dockerId) => {
+        const container = labelled.find((l) => l.dockerId === dockerId && l.clawboxId === request.clawboxId);
+        if (!container) return { dockerId, outcome: 'gone' as const };
+        if (container.state !== 'paused') return { dockerId, outcome: 'not-paused' as const };
+        try {
+          const outcome = await deps.docker.unpause(dockerId);
+          return { dockerId, outcome: outcome === 'done' ? ('unpaused' as const) : outcome === 'gone' ? ('gone' as const) : ('not-paused' as const) };
+        } catch (error) {
+          return { dockerId, outcome: 'not-paused' as const, error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    deps.logger.info({ clawboxId: request.clawboxId, containers }, 'restore');
+    const body: RestoreResult = { hostId: deps.hostId, engineId, clockOffsetMs: c.get('clockOffsetMs'), containers };
+    return c.json(body);
+  });
+
   app.get(AGENT_PATHS.containers, signed, async (c) => {
+    const engineId = await engineIdOrUnavailable(deps.docker);
     const containers = await listOrUnavailable(deps.docker);
     const body: ContainerList = {
+      engineId,
+      clockOffsetMs: c.get('clockOffsetMs'),
       containers: containers.map((container) => ({
         clawboxId: container.clawboxId,
         dockerId: container.dockerId,
@@ -97,9 +139,19 @@ export function createAgentApp(deps: AgentAppDeps) {
     if (signedAtMs + 1000 <= startedAtMs) {
       throw conflict('signed_before_start', 'the command was signed before this agent started (a possible replay); send a freshly signed one');
     }
+    let anchorMs: number;
+    try {
+      anchorMs = verifyAnchor(deps.hostKey, request.anchor, now());
+    } catch (error) {
+      if (error instanceof AnchorError) throw error.code === 'bad_anchor' ? badRequest(error.code, error.message) : conflict(error.code, error.message);
+      throw error;
+    }
     const { report, replayed } = await runs.run(request.runId, async () => {
+      // S10: the engine is asked before anything is listed; another engine than the pinned one touches nothing.
+      const engineId = await engineIdOrUnavailable(deps.docker);
+      if (request.engineId !== undefined && request.engineId !== engineId) throw engineMismatch(request.engineId, engineId);
       try {
-        const result = await deps.reap(request, clockOffsetMs);
+        const result = await deps.reap(request, { clockOffsetMs, anchorMs, engineId });
         deps.metrics.recordReap(result);
         return result;
       } catch (error) {
@@ -110,6 +162,20 @@ export function createAgentApp(deps: AgentAppDeps) {
   });
 
   return { app, runs };
+}
+
+function engineMismatch(pinned: string, actual: string): AppError {
+  return new AppError(409, 'engine_mismatch', `this agent's engine is ${actual}, not the pinned ${pinned}; nothing was touched (re-pin the host if the engine was replaced on purpose)`, {
+    details: { engineId: actual },
+  });
+}
+
+async function engineIdOrUnavailable(docker: DockerPort): Promise<string> {
+  try {
+    return await docker.engineId();
+  } catch (error) {
+    throw unavailable('docker_unavailable', 'the Docker engine did not answer', error);
+  }
 }
 
 async function listOrUnavailable(docker: DockerPort) {

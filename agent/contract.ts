@@ -22,7 +22,36 @@ export const LIMITS = {
   graceSeconds: 30 * 24 * 3600,
   stopTimeoutSeconds: 300,
   maxReap: 1_000_000,
+  quarantineSeconds: 30 * 24 * 3600,
+  /** Quarantine entries one command may carry; more than the largest cap a host may have. */
+  quarantineEntries: 20_000,
 } as const;
+
+/** An engine's identity (S10): Docker's /info ID, or one derived from the engine's own data. */
+export const EngineId = z.string().min(1).max(256);
+
+/**
+ * A time anchor the agent issued (GET /v1/identity) and signed with its own key: its clock's
+ * reading when the control plane asked, before it took its snapshot. The agent judges age against
+ * it on its own clock, so neither clock lag nor delivery delay can shrink the grace (S2, S12).
+ */
+export const Anchor = z.string().regex(/^v1\.\d{1,15}\.[0-9a-f]{64}$/, 'must be an anchor from GET /v1/identity');
+
+/** The proportional guard (S4 extended): capped when orphans > percent% of labelled and ≥ min. */
+export const PercentGuard = z.strictObject({
+  percent: z.number().int().min(1).max(100),
+  min: z.number().int().min(0).max(LIMITS.maxReap),
+});
+export type PercentGuard = z.infer<typeof PercentGuard>;
+
+/** A container the control plane holds in quarantine on this host (S11). */
+export const QuarantineRef = z.strictObject({
+  clawboxId: ClawboxId,
+  dockerId: DockerId,
+  /** When its quarantine began, on the control plane's clock (the snapshotAt of that run). */
+  since: Instant,
+});
+export type QuarantineRef = z.infer<typeof QuarantineRef>;
 
 export const ReapRequest = z.strictObject({
   runId: RunId,
@@ -35,10 +64,32 @@ export const ReapRequest = z.strictObject({
   /** More orphans than this: nothing is touched (S4). `null` only on an explicit force. */
   maxReap: z.number().int().min(0).max(LIMITS.maxReap).nullable(),
   dryRun: z.boolean(),
+  /** From GET /v1/identity, fetched before snapshotAt was taken: the agent's cutoff is anchorMs − grace. */
+  anchor: Anchor,
+  /** The engine the control plane pinned for this host (S10): another engine answers 409 engine_mismatch. */
+  engineId: EngineId.optional(),
+  /** S4 extended; absent = no proportional guard. */
+  maxReapPercent: PercentGuard.optional(),
+  /** This host's share of the run's fleet budget (S4): more removals than this and nothing is touched. */
+  fleetBudget: z.number().int().min(0).max(LIMITS.maxReap).optional(),
+  /** S11; absent = v1 (remove at once). 0 = remove at once, and restore tracked quarantined ones. */
+  quarantineSeconds: z.number().int().min(0).max(LIMITS.quarantineSeconds).optional(),
+  /** The containers in quarantine on this host, as the control plane recorded them. */
+  quarantine: z.array(QuarantineRef).max(LIMITS.quarantineEntries).optional(),
 });
 export type ReapRequest = z.infer<typeof ReapRequest>;
 
-export const ContainerAction = z.enum(['removed', 'would-remove', 'skipped-young', 'vanished', 'failed']);
+export const ContainerAction = z.enum([
+  'removed',
+  'would-remove',
+  'skipped-young',
+  'vanished',
+  'failed',
+  'quarantined',
+  'would-quarantine',
+  'restored',
+  'would-restore',
+]);
 export type ContainerAction = z.infer<typeof ContainerAction>;
 
 export const ContainerReport = z.strictObject({
@@ -48,6 +99,12 @@ export const ContainerReport = z.strictObject({
   createdAt: Instant,
   action: ContainerAction,
   error: z.string().optional(),
+  /** In quarantine since (control plane clock); on quarantined entries and on due ones whose removal failed. */
+  quarantinedAt: Instant.optional(),
+  /** The first run at or after this instant removes it, if it is still an orphan then. */
+  removeAfter: Instant.optional(),
+  /** The agent paused it (S11); false when it was left as it was (not running). */
+  paused: z.boolean().optional(),
 });
 export type ContainerReport = z.infer<typeof ContainerReport>;
 
@@ -60,16 +117,42 @@ export const ReapCounts = z.strictObject({
   removed: z.number().int().min(0),
   vanished: z.number().int().min(0),
   failed: z.number().int().min(0),
+  /** In quarantine after this run (S11): newly paused or left, plus those still waiting. Absent in v1 reports. */
+  quarantined: z.number().int().min(0).optional(),
+  /** Quarantined containers tracked again and unpaused (S11). */
+  restored: z.number().int().min(0).optional(),
 });
 export type ReapCounts = z.infer<typeof ReapCounts>;
 
 export const AgentReapStatus = z.enum(['ok', 'partial', 'capped', 'dry-run']);
 export type AgentReapStatus = z.infer<typeof AgentReapStatus>;
 
+/** Which guard capped a reap (S4): nothing was touched. */
+export const CapGuard = z.enum(['max-reap', 'max-reap-percent', 'fleet-max-reap']);
+export type CapGuard = z.infer<typeof CapGuard>;
+
+export const Cap = z.strictObject({
+  guard: CapGuard,
+  /** The guard's limit: a count, or for max-reap-percent the largest count allowed. */
+  limit: z.number().int().min(0),
+  orphans: z.number().int().min(0),
+  labelled: z.number().int().min(0),
+});
+export type Cap = z.infer<typeof Cap>;
+
+/** On every signed answer: the engine behind this agent, and its clock minus the request's timestamp (S10, S12). */
+const Signed = {
+  engineId: EngineId,
+  clockOffsetMs: z.number(),
+};
+
 export const ReapReport = z.strictObject({
   runId: RunId,
   hostId: HostId,
+  ...Signed,
   status: AgentReapStatus,
+  /** Present when status is capped. */
+  cap: Cap.optional(),
   startedAt: Instant,
   finishedAt: Instant,
   durationMs: z.number().min(0),
@@ -89,7 +172,7 @@ export const ContainerSummary = z.strictObject({
 });
 export type ContainerSummary = z.infer<typeof ContainerSummary>;
 
-export const ContainerList = z.strictObject({ containers: z.array(ContainerSummary) });
+export const ContainerList = z.strictObject({ ...Signed, containers: z.array(ContainerSummary) });
 export type ContainerList = z.infer<typeof ContainerList>;
 
 export const Health = z.strictObject({
@@ -97,6 +180,43 @@ export const Health = z.strictObject({
   docker: z.strictObject({ reachable: z.boolean(), version: z.string().nullable() }),
 });
 export type Health = z.infer<typeof Health>;
+
+/** GET /v1/identity: the engine, the agent's clock, and a fresh anchor for the next command. */
+export const Identity = z.strictObject({
+  hostId: HostId,
+  ...Signed,
+  /** The agent's clock, ms since the epoch. */
+  agentTimeMs: z.number(),
+  anchor: Anchor,
+});
+export type Identity = z.infer<typeof Identity>;
+
+/**
+ * POST /v1/restore: unpause the quarantined container(s) with this label value (S11). Only a
+ * labelled container whose Docker id the control plane holds in quarantine, and that is paused,
+ * is touched; the body names no container to act on other than through its label value.
+ */
+export const RestoreRequest = z.strictObject({
+  hostId: HostId,
+  engineId: EngineId.optional(),
+  clawboxId: ClawboxId,
+  dockerIds: z.array(DockerId).min(1).max(100),
+});
+export type RestoreRequest = z.infer<typeof RestoreRequest>;
+
+export const RestoreResult = z.strictObject({
+  hostId: HostId,
+  ...Signed,
+  containers: z.array(
+    z.strictObject({
+      dockerId: z.string(),
+      /** unpaused: it was paused and runs again; not-paused: left as it was; gone: not on this engine. */
+      outcome: z.enum(['unpaused', 'not-paused', 'gone']),
+      error: z.string().optional(),
+    }),
+  ),
+});
+export type RestoreResult = z.infer<typeof RestoreResult>;
 
 export const ErrorBody = z.strictObject({
   error: z.strictObject({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
@@ -107,5 +227,7 @@ export const AGENT_PATHS = {
   health: '/healthz',
   containers: '/v1/containers',
   reap: '/v1/reap',
+  identity: '/v1/identity',
+  restore: '/v1/restore',
   metrics: '/metrics',
 } as const;

@@ -2,11 +2,14 @@
  * The agent's port to the Docker engine. dockerode's types stop here: callers see only the
  * project's own types, and the engine's "already done" answers come back as outcomes, not errors.
  */
+import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
 import type { LabelledContainer } from './orphans.js';
 
 export type StopOutcome = 'stopped' | 'not-running' | 'gone';
 export type RemoveOutcome = 'removed' | 'gone';
+/** `done`: paused / unpaused now; `unchanged`: it already was (or, for pause, is not running); `gone`: no such container. */
+export type PauseOutcome = 'done' | 'unchanged' | 'gone';
 
 export interface DockerPort {
   /** The engine's version; throws when the engine cannot be reached. */
@@ -20,6 +23,11 @@ export interface DockerPort {
   stop(dockerId: string, timeoutSeconds: number): Promise<StopOutcome>;
   /** Force-remove with anonymous volumes (S7). */
   remove(dockerId: string): Promise<RemoveOutcome>;
+  /** The engine's identity (S10): Docker's /info ID; on Podman, whose ID is random per call, one derived from its own data. */
+  engineId(): Promise<string>;
+  /** Freezes a running container (S11 quarantine): no CPU, memory and disk kept. */
+  pause(dockerId: string): Promise<PauseOutcome>;
+  unpause(dockerId: string): Promise<PauseOutcome>;
 }
 
 /** An engine error that is not one of the expected outcomes. */
@@ -60,6 +68,16 @@ function wrap(operation: string, error: unknown): DockerOperationError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new DockerOperationError(operation, undefined, `${operation}: ${message}`, { cause: error });
+}
+
+/** The engine's identity from its /info (S10). Exported for tests of the derivation. */
+export function engineIdFromInfo(kind: 'docker' | 'podman', info: { ID?: string; Name?: string; DockerRootDir?: string }): string {
+  if (kind === 'docker') {
+    if (!info.ID) throw new DockerOperationError('info', undefined, 'info: the engine reported no ID');
+    return info.ID;
+  }
+  if (!info.Name || !info.DockerRootDir) throw new DockerOperationError('info', undefined, 'info: Podman reported no host name or storage root');
+  return `podman:${createHash('sha256').update(`${info.Name}\n${info.DockerRootDir}`).digest('hex').slice(0, 32)}`;
 }
 
 /** dockerode options for a DOCKER_HOST value (Docker's own convention). */
@@ -107,7 +125,62 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
     }
   };
 
+  // Podman's compatible /info answers a fresh random ID on every call, so its identity is derived
+  // from what stays put: the host name and the storage root. The engine's kind never changes
+  // behind one socket path while the agent runs, so it is asked once; the ID is asked every time
+  // (an engine replaced behind the socket must be noticed).
+  let kind: Promise<'docker' | 'podman'> | undefined;
+  const engineKind = () =>
+    (kind ??= (async () => {
+      try {
+        // dockerode accepts options here; its type definitions omit them.
+        const call = docker.version as unknown as (opts: { abortSignal: AbortSignal }) => Promise<{ Components?: Array<{ Name: string }> }>;
+        const version = await call.call(docker, { abortSignal: deadline() });
+        return (version.Components ?? []).some((c) => /podman/i.test(c.Name)) ? 'podman' : 'docker';
+      } catch (error) {
+        kind = undefined;
+        throw wrap('version', error);
+      }
+    })());
+  let idInFlight: Promise<string> | undefined;
+  const fetchEngineId = async () => {
+    const engine = await engineKind();
+    let info: { ID?: string; Name?: string; DockerRootDir?: string };
+    try {
+      const call = docker.info as unknown as (opts: { abortSignal: AbortSignal }) => Promise<typeof info>;
+      info = await call.call(docker, { abortSignal: deadline() });
+    } catch (error) {
+      throw wrap('info', error);
+    }
+    return engineIdFromInfo(engine, info);
+  };
+
+  const pauseCall = async (operation: 'pause' | 'unpause', dockerId: string): Promise<PauseOutcome> => {
+    try {
+      const container = docker.getContainer(dockerId);
+      await (operation === 'pause' ? container.pause({ abortSignal: deadline() }) : container.unpause({ abortSignal: deadline() }));
+      return 'done';
+    } catch (error) {
+      if (isEngineError(error)) {
+        if (error.statusCode === 404) return 'gone';
+        // 409 "is already paused" / "is not paused" / "is not running": nothing to do.
+        if (error.statusCode === 409 || error.statusCode === 304) return 'unchanged';
+      }
+      throw wrap(operation, error);
+    }
+  };
+
   return {
+    engineId() {
+      idInFlight ??= fetchEngineId().finally(() => {
+        idInFlight = undefined;
+      });
+      return idInFlight;
+    },
+
+    pause: (dockerId) => pauseCall('pause', dockerId),
+    unpause: (dockerId) => pauseCall('unpause', dockerId),
+
     version() {
       versionInFlight ??= fetchVersion().finally(() => {
         versionInFlight = undefined;

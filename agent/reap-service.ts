@@ -1,11 +1,14 @@
 /**
- * One reap on this host: list the labelled containers, decide (pure), apply the cap and dry-run
- * rules, remove, and build the report.
+ * One reap on this host: list the labelled containers, decide (pure: orphans, quarantine,
+ * guards), act on the engine, and build the report.
  */
+import pLimit from 'p-limit';
 import type { Logger } from '../lib/logger.js';
 import type { ContainerReport, ReapCounts, ReapReport, ReapRequest } from './contract.js';
 import type { DockerPort } from './docker.js';
-import { cutoffMs, planReap, type LabelledContainer } from './orphans.js';
+import { checkGuards } from './guards.js';
+import { planReap, type LabelledContainer } from './orphans.js';
+import { planQuarantine, quarantineIndex } from './quarantine.js';
 import { removeOrphans, type RemovalResult } from './reap.js';
 
 export interface ReapServiceDeps {
@@ -16,69 +19,158 @@ export interface ReapServiceDeps {
   now?: () => number;
 }
 
-const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+/** What the HTTP layer verified about the command. */
+export interface ReapContext {
+  /** The agent's clock minus the request's signed timestamp (reported, S12). */
+  clockOffsetMs: number;
+  /** The verified anchor's instant on this agent's clock: the cutoff is anchorMs − grace (S2). */
+  anchorMs: number;
+  /** The engine as asked just before the reap (S10). */
+  engineId: string;
+}
 
-function entry(container: LabelledContainer, action: ContainerReport['action'], error?: string): ContainerReport {
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function entry(container: LabelledContainer, action: ContainerReport['action'], extra: Partial<ContainerReport> = {}): ContainerReport {
   return {
     clawboxId: container.clawboxId,
     dockerId: container.dockerId,
     state: container.state,
-    createdAt: iso(container.createdSeconds),
+    createdAt: iso(container.createdSeconds * 1000),
     action,
-    ...(error === undefined ? {} : { error }),
+    ...extra,
   };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The age cutoff (agent clock, ms): containers created after it are young. */
+export function anchoredCutoffMs(anchorMs: number, graceSeconds: number): number {
+  return anchorMs - graceSeconds * 1000;
 }
 
 export function createReapService(deps: ReapServiceDeps) {
   const now = deps.now ?? Date.now;
 
-  /** @param clockOffsetMs the agent's clock minus the request's signed timestamp (S2). */
-  return async function reap(request: ReapRequest, clockOffsetMs: number): Promise<ReapReport> {
+  return async function reap(request: ReapRequest, ctx: ReapContext): Promise<ReapReport> {
     const started = now();
     const log = deps.logger.child({ runId: request.runId, hostId: request.hostId });
     const inventory = await deps.docker.listLabelled();
-    const cutoff = cutoffMs(Date.parse(request.snapshotAt), request.graceSeconds, clockOffsetMs);
-    const plan = planReap(inventory, request.tracked, cutoff);
+    const plan = planReap(inventory, request.tracked, anchoredCutoffMs(ctx.anchorMs, request.graceSeconds));
+    const snapshotAtMs = Date.parse(request.snapshotAt);
+    const q = request.quarantineSeconds;
+    const timeline = planQuarantine(plan, request.quarantine, q, snapshotAtMs);
+    const since = quarantineIndex(q === undefined ? undefined : request.quarantine);
+    const window = (sinceMs: number) => ({ quarantinedAt: iso(sinceMs), removeAfter: iso(sinceMs + (q ?? 0) * 1000) });
 
-    const capped = request.maxReap !== null && plan.orphans.length > request.maxReap;
-    let removals: RemovalResult[] = [];
-    if (capped) {
-      // S4: too many orphans looks like a broken registry, not a fleet to empty: touch nothing.
-      log.error(
-        { orphans: plan.orphans.length, maxReap: request.maxReap },
-        'REAP CAPPED: orphans exceed maxReap, nothing touched; check the registry, or force an on-demand reap',
-      );
-    } else if (!request.dryRun && plan.orphans.length > 0) {
-      removals = await removeOrphans(deps.docker, plan.orphans, {
-        stopTimeoutSeconds: request.stopTimeoutSeconds,
-        concurrency: deps.concurrency,
-      });
+    const cap = checkGuards(
+      { orphans: plan.orphans.length, labelled: inventory.length, removals: timeline.remove.length },
+      { maxReap: request.maxReap, percent: request.maxReapPercent, fleetBudget: request.fleetBudget },
+    );
+    if (cap) {
+      // S4: this looks like a broken registry or a runaway run, not a fleet to empty: touch nothing.
+      log.error({ guard: cap.guard, limit: cap.limit, orphans: cap.orphans, labelled: cap.labelled }, `REAP CAPPED by ${cap.guard}: nothing touched; check the registry, or lift the guard (see the report's cap)`);
     }
 
-    const untouched = capped || request.dryRun;
-    const containers: ContainerReport[] = [
-      ...(untouched ? plan.orphans.map((c) => entry(c, 'would-remove')) : removals.map((r) => entry(r.container, r.action, r.error))),
-      ...plan.young.map((c) => entry(c, 'skipped-young')),
-    ];
-    const tally = (action: RemovalResult['action']) => removals.filter((r) => r.action === action).length;
+    const containers: ContainerReport[] = [];
     const counts: ReapCounts = {
       labelled: inventory.length,
       tracked: plan.tracked.length,
       orphans: plan.orphans.length,
       young: plan.young.length,
-      stopped: removals.filter((r) => r.stopped).length,
-      removed: tally('removed'),
-      vanished: tally('vanished'),
-      failed: tally('failed'),
+      stopped: 0,
+      removed: 0,
+      vanished: 0,
+      failed: 0,
+      ...(q === undefined ? {} : { quarantined: 0, restored: 0 }),
     };
-    const status: ReapReport['status'] = capped ? 'capped' : request.dryRun ? 'dry-run' : counts.failed > 0 ? 'partial' : 'ok';
+    const untouched = cap !== undefined || request.dryRun;
+
+    if (untouched) {
+      for (const { container, sinceMs } of timeline.remove) containers.push(entry(container, 'would-remove', sinceMs === undefined ? {} : window(sinceMs)));
+      for (const container of timeline.quarantine) containers.push(entry(container, 'would-quarantine'));
+      for (const { container, sinceMs } of timeline.hold) containers.push(entry(container, 'quarantined', window(sinceMs)));
+      for (const { container, sinceMs } of timeline.restore) containers.push(entry(container, 'would-restore', window(sinceMs)));
+      if (counts.quarantined !== undefined) counts.quarantined = timeline.hold.length;
+    } else {
+      const limit = pLimit(Math.max(1, deps.concurrency));
+      const [removals, quarantined, restored] = await Promise.all([
+        timeline.remove.length
+          ? removeOrphans(
+              deps.docker,
+              timeline.remove.map((r) => r.container),
+              { stopTimeoutSeconds: request.stopTimeoutSeconds, concurrency: deps.concurrency },
+            )
+          : Promise.resolve([] as RemovalResult[]),
+        // S11: a running orphan is frozen, not killed; anything else is left exactly as it is.
+        Promise.all(
+          timeline.quarantine.map((container) =>
+            limit(async (): Promise<ContainerReport> => {
+              const extra = { ...window(snapshotAtMs) };
+              if (container.state !== 'running' && container.state !== 'restarting') return entry(container, 'quarantined', { ...extra, paused: container.state === 'paused' });
+              try {
+                const outcome = await deps.docker.pause(container.dockerId);
+                if (outcome === 'gone') return entry(container, 'vanished');
+                return entry(container, 'quarantined', { ...extra, paused: outcome === 'done' });
+              } catch (error) {
+                // Still recorded (quarantinedAt), so it is removed after Q like any other orphan.
+                return entry(container, 'failed', { ...extra, error: message(error) });
+              }
+            }),
+          ),
+        ),
+        Promise.all(
+          timeline.restore.map(({ container, sinceMs }) =>
+            limit(async (): Promise<ContainerReport> => {
+              if (container.state !== 'paused') return entry(container, 'restored', window(sinceMs));
+              try {
+                const outcome = await deps.docker.unpause(container.dockerId);
+                return entry(container, outcome === 'gone' ? 'vanished' : 'restored', window(sinceMs));
+              } catch (error) {
+                return entry(container, 'failed', { ...window(sinceMs), error: message(error) });
+              }
+            }),
+          ),
+        ),
+      ]);
+      const removedSince = new Map(timeline.remove.map((r) => [r.container.dockerId, r.sinceMs]));
+      for (const r of removals) {
+        const sinceMs = removedSince.get(r.container.dockerId);
+        // A due container whose removal failed keeps its quarantine record: the next run tries again.
+        const extra = r.action === 'failed' && sinceMs !== undefined ? window(sinceMs) : {};
+        containers.push(entry(r.container, r.action, { ...extra, ...(r.error === undefined ? {} : { error: r.error }) }));
+        if (r.stopped) counts.stopped++;
+      }
+      containers.push(...quarantined);
+      for (const { container, sinceMs } of timeline.hold) containers.push(entry(container, 'quarantined', window(sinceMs)));
+      containers.push(...restored);
+      for (const c of containers) {
+        if (c.action === 'removed') counts.removed++;
+        else if (c.action === 'vanished') counts.vanished++;
+        else if (c.action === 'failed') counts.failed++;
+      }
+      if (counts.quarantined !== undefined) counts.quarantined = containers.filter((c) => c.action === 'quarantined').length;
+      if (counts.restored !== undefined) counts.restored = restored.filter((c) => c.action === 'restored').length;
+    }
+    for (const container of plan.young) {
+      const sinceMs = since(container);
+      // Young again (the grace grew) while in quarantine: not judged now, and its record is kept.
+      containers.push(entry(container, 'skipped-young', sinceMs === undefined ? {} : window(sinceMs)));
+    }
+
+    const status: ReapReport['status'] = cap ? 'capped' : request.dryRun ? 'dry-run' : counts.failed > 0 ? 'partial' : 'ok';
     const finished = now();
     const report: ReapReport = {
       runId: request.runId,
       hostId: request.hostId,
+      engineId: ctx.engineId,
+      clockOffsetMs: ctx.clockOffsetMs,
       status,
-      startedAt: new Date(started).toISOString(),
-      finishedAt: new Date(finished).toISOString(),
+      ...(cap ? { cap } : {}),
+      startedAt: iso(started),
+      finishedAt: iso(finished),
       // The wall clock may step backwards (NTP) mid-reap; a duration is never negative.
       durationMs: Math.max(0, finished - started),
       dryRun: request.dryRun,

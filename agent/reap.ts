@@ -27,7 +27,8 @@ export interface RemovalOptions {
   stopConcurrency?: number;
 }
 
-const ACTIVE = new Set(['running', 'paused', 'restarting']);
+/** States whose container has processes to stop first (Podman has `stopping`). */
+const ACTIVE = new Set(['running', 'paused', 'restarting', 'stopping']);
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -50,6 +51,9 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
 
   const stopThenRemove = async (container: LabelledContainer): Promise<RemovalResult> => {
     try {
+      // A frozen process cannot take its stop signal: thaw it first, so it gets its graceful stop
+      // (and Podman does not answer a stop of a paused container with an error).
+      if (container.state === 'paused') await docker.unpause(container.dockerId).catch(() => undefined);
       const outcome = await stops(() => docker.stop(container.dockerId, options.stopTimeoutSeconds));
       if (outcome === 'gone') return { container, action: 'vanished', stopped: false };
       return remove(container, outcome === 'stopped');

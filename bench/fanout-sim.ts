@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { ReapRequest, type ReapReport } from '../agent/contract.js';
+import { issueAnchor } from '../agent/anchor.js';
+import { ReapRequest, type Identity, type ReapReport } from '../agent/contract.js';
 import { decodeKey, deriveHostKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
 
 export const AgentStats = z.strictObject({ requests: z.number(), signatureFailures: z.number() });
@@ -33,17 +34,22 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       if (req.url === '/stats') return reply(200, stats);
       stats.requests++;
       const body = await readBody(req);
-      const match = /^\/h\/([^/]+)(\/v1\/reap)$/.exec(req.url ?? '');
-      if (!match || req.method !== 'POST') return reply(404, { error: { code: 'not_found', message: 'no route' } });
+      const match = /^\/h\/([^/]+)(\/v1\/reap|\/v1\/identity)$/.exec(req.url ?? '');
+      if (!match || req.method !== (match[2] === '/v1/reap' ? 'POST' : 'GET')) return reply(404, { error: { code: 'not_found', message: 'no route' } });
       const hostId = match[1] ?? '';
       let key = keys.get(hostId);
       if (!key) keys.set(hostId, (key = decodeKey(deriveHostKey(masterKey, hostId))));
       const timestamp = Number(req.headers[TIMESTAMP_HEADER]);
       const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
       // The client signs the agent's own path; /h/<id> plays a proxy's prefix, stripped before the agent.
-      if (!verifySignature(key, { timestamp, method: 'POST', path: match[2] ?? '', body }, signature)) {
+      if (!verifySignature(key, { timestamp, method: req.method ?? '', path: match[2] ?? '', body }, signature)) {
         stats.signatureFailures++;
         return reply(401, { error: { code: 'bad_signature', message: 'signature does not match this host key' } });
+      }
+      // One engine per simulated host; the anchor is the real agent's (agent/anchor.ts).
+      if (match[2] === '/v1/identity') {
+        const nowMs = Date.now();
+        return reply(200, { hostId, engineId: `engine-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(key, nowMs) } satisfies Identity);
       }
       const parsed = ReapRequest.safeParse(JSON.parse(body));
       if (!parsed.success || parsed.data.hostId !== hostId) return reply(400, { error: { code: 'validation_failed', message: 'bad command' } });
@@ -54,6 +60,8 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       const report: ReapReport = {
         runId: request.runId,
         hostId,
+        engineId: `engine-${hostId}`,
+        clockOffsetMs: 0,
         status: request.dryRun ? 'dry-run' : 'ok',
         startedAt: new Date(started).toISOString(),
         finishedAt: new Date(finished).toISOString(),

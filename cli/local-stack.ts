@@ -113,7 +113,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Runs in flight (scheduled or on demand) are awaited on shutdown so their reports are written.
     const runTimeoutMs = 5 * 60_000;
     const invoke = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => runTimeoutMs }).then(() => undefined);
-    const api = createLocalApi({ store, token: token.value, logger: logger.child({ component: 'api' }), invoke });
+    const invokeRestore = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => 30_000 });
+    const api = createLocalApi({ store, token: token.value, logger: logger.child({ component: 'api' }), invoke, invokeRestore });
     // The same server wrapper as the agent: malformed HTTP gets a JSON 4xx, not a bare one.
     const apiLogger = logger.child({ component: 'api' });
     const apiServer = await serveJsonErrors({ fetch: api.app.fetch, hostname: apiAddress.host, port: apiAddress.port, logger: apiLogger });

@@ -12,7 +12,7 @@ import { handle } from 'hono/aws-lambda';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createApiApp } from './api/app.js';
 import { loadApiConfig, type ApiConfig } from './api/config.js';
-import { lambdaStartRun } from './api/lambda-start.js';
+import { lambdaRestore, lambdaStartRun } from './api/lambda-start.js';
 import { createStore } from './store/index.js';
 
 export interface ApiFromEnvOptions {
@@ -33,6 +33,7 @@ export function createApiFromEnv(options: ApiFromEnvOptions): { app: Hono; confi
   const app = createApiApp({
     store,
     startRun: lambdaStartRun({ functionName: config.reaperFunctionName }),
+    restore: lambdaRestore({ functionName: config.reaperFunctionName }),
     logger,
     ...(options.now ? { now: options.now } : {}),
   });

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
 import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
 import { ssmMasterKey, staticMasterKey, type MasterKeyProvider } from './reaper/master-key.js';
+import { createRestorer } from './reaper/restore.js';
 import { createReaper } from './reaper/run.js';
 import { createStore } from './store/index.js';
 
@@ -37,7 +38,8 @@ export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: R
     masterKey = ssmMasterKey({ ssm, parameterName: config.masterKeyParam ?? '' });
   }
   const reaper = createReaper({ store, masterKey, logger, settings: config, ...(options.now ? { now: options.now } : {}) });
-  return { handler: createReaperHandler({ reaper, logger, ...(options.now ? { now: options.now } : {}) }), config };
+  const restore = createRestorer({ store, masterKey, logger, ...(options.now ? { now: options.now } : {}) });
+  return { handler: createReaperHandler({ reaper, logger, restore, ...(options.now ? { now: options.now } : {}) }), config };
 }
 
 let built: ReaperHandler | undefined;

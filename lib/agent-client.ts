@@ -3,7 +3,7 @@
  * re-parses every answer with the shared schemas at runtime (an agent may run an older build).
  */
 import type { z } from 'zod';
-import { AGENT_PATHS, ContainerList, ErrorBody, Health, ReapReport, type ReapRequest } from '../agent/contract.js';
+import { AGENT_PATHS, ContainerList, ErrorBody, Health, Identity, ReapReport, RestoreResult, type ReapRequest, type RestoreRequest } from '../agent/contract.js';
 import { signedHeaders } from './signing.js';
 
 export type AgentFailureKind = 'unreachable' | 'timeout' | 'refused' | 'error' | 'bad-answer';
@@ -101,11 +101,23 @@ export function createAgentClient(options: AgentClientOptions) {
     return parsed.data;
   }
 
+  const identity = (signal?: AbortSignal) => call('GET', AGENT_PATHS.identity, Identity, '', signal);
   return {
     health: (signal?: AbortSignal) => call('GET', AGENT_PATHS.health, Health, '', signal),
     containers: (signal?: AbortSignal) => call('GET', AGENT_PATHS.containers, ContainerList, '', signal),
-    reap: (request: ReapRequest, signal?: AbortSignal) => call('POST', AGENT_PATHS.reap, ReapReport, JSON.stringify(request), signal),
+    identity,
+    /**
+     * Without an anchor, one is asked for first (GET /v1/identity); the control plane asks itself,
+     * before it takes its snapshot, which is what makes the anchor sound (agent/anchor.ts).
+     */
+    reap: async (request: AnchorOptional<ReapRequest>, signal?: AbortSignal) => {
+      const anchor = request.anchor ?? (await identity(signal)).anchor;
+      return call('POST', AGENT_PATHS.reap, ReapReport, JSON.stringify({ ...request, anchor }), signal);
+    },
+    restore: (request: RestoreRequest, signal?: AbortSignal) => call('POST', AGENT_PATHS.restore, RestoreResult, JSON.stringify(request), signal),
   };
 }
+
+export type AnchorOptional<T extends { anchor: string }> = Omit<T, 'anchor'> & { anchor?: string };
 
 export type AgentClient = ReturnType<typeof createAgentClient>;

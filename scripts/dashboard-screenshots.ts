@@ -54,6 +54,8 @@ function agentReport(hostId: string, runId: string, at: number, removed: number,
   return {
     runId,
     hostId,
+    engineId: `ENGINE-${hostId.toUpperCase()}`,
+    clockOffsetMs: 12,
     status: failed > 0 ? 'partial' : 'ok',
     startedAt: new Date(at + 40).toISOString(),
     finishedAt: new Date(at + 900).toISOString(),

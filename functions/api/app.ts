@@ -17,6 +17,7 @@ import { installErrorHandling } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
 import { createDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
+import type { RestoreOutcome } from '../reaper/restore.js';
 import type { ReportItem } from '../store/schemas.js';
 import {
   HostParams,
@@ -30,6 +31,7 @@ import {
   TrackPutBody,
   type HostList,
   type ReapStarted,
+  type RestoreAnswer,
   type ReportPageBody,
   type RunView,
   type TrackedList,
@@ -44,6 +46,7 @@ export interface StartRunRequest {
   hosts?: string[];
   dryRun?: boolean;
   force?: boolean;
+  now?: boolean;
 }
 
 /**
@@ -53,7 +56,7 @@ export interface StartRunRequest {
 export type StartRun = (request: StartRunRequest) => Promise<void>;
 
 export interface ApiAppDeps {
-  store: Pick<Store, 'hosts' | 'tracked' | 'reports'>;
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine'>;
   startRun: StartRun;
   logger: Logger;
   /** Runs before every /v1 route (the local bearer token); absent on AWS, where API Gateway does IAM auth. */
@@ -73,6 +76,11 @@ export interface ApiAppDeps {
    * AWS; IAM on the HTTP API's /dashboard routes guards them there (docs/DASHBOARD.md).
    */
   dashboardToken?: string;
+  /**
+   * Unpauses a quarantined container now (S11), where the master key is: the reaper function
+   * (a synchronous invoke on AWS, in process locally). Absent: the next run restores it.
+   */
+  restore?: (hostId: string, containerId: string) => Promise<RestoreOutcome>;
 }
 
 export const DEFAULT_API_BODY_LIMIT = 1024 * 1024;
@@ -213,6 +221,36 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     return c.body(null, 204);
   });
 
+  /**
+   * Restore (S11): track the container again and unpause it now. 404 not_quarantined, with
+   * nothing changed, when no container with this label value is in quarantine on the host.
+   */
+  app.post('/v1/hosts/:hostId/containers/:containerId/restore', async (c) => {
+    const { hostId, containerId } = readParams(c, TrackedParams);
+    readQuery(c, NoQuery);
+    const body = await readJsonBody(c, TrackPutBody, { emptyAs: {} });
+    if (!(await store.hosts.get(hostId))) throw hostNotFound(hostId);
+    const entries = await store.quarantine.forContainer(hostId, containerId);
+    if (entries.length === 0) throw new AppError(404, 'not_quarantined', `no container labelled ${containerId} is in quarantine on host ${hostId}; nothing was changed`);
+    // Tracked first: from here on no run removes it, whatever happens to the unpause.
+    const tracked = await store.tracked.track(hostId, containerId, body);
+    let restore: RestoreAnswer['restore'] = { status: 'pending', containers: [], error: 'restored by the next run of this host' };
+    if (deps.restore) {
+      try {
+        const outcome = await deps.restore(hostId, containerId);
+        restore = {
+          status: outcome.status === 'restored' || outcome.status === 'not-quarantined' ? 'restored' : 'pending',
+          containers: outcome.containers,
+          ...(outcome.error === undefined ? {} : { error: outcome.error }),
+        };
+      } catch (error) {
+        deps.logger.warn({ err: error, hostId, containerId }, 'restore not done now; the next run restores it');
+      }
+    }
+    const answer: RestoreAnswer = { tracked, restore };
+    return c.json(answer);
+  });
+
   // ---- reaps -------------------------------------------------------------------------------
 
   /**
@@ -224,6 +262,10 @@ export function createApiApp(deps: ApiAppDeps): Hono {
   app.post('/v1/reaps', async (c) => {
     readQuery(c, NoQuery);
     const body = await readJsonBody(c, ReapStartBody, { emptyAs: {} });
+    // S4: a forced run over the whole fleet is exactly the mass deletion the guards stop.
+    if (body.force && body.hosts === undefined) {
+      throw new AppError(400, 'force_needs_hosts', 'force lifts the guards only for named hosts: give "hosts" (CLI: reap --force --host ID)');
+    }
     const listing = await store.hosts.list();
     const unreadable = listing.invalid.flatMap((i) => (i.hostId === undefined ? [] : [i.hostId]));
     let hosts: string[];
@@ -255,6 +297,7 @@ export function createApiApp(deps: ApiAppDeps): Hono {
         ...(body.hosts === undefined ? {} : { hosts }),
         ...(body.dryRun === undefined ? {} : { dryRun: body.dryRun }),
         ...(body.force === undefined ? {} : { force: body.force }),
+        ...(body.now === undefined ? {} : { now: body.now }),
       });
     } catch (error) {
       runs.delete(runId);

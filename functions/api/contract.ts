@@ -35,8 +35,10 @@ export type TrackPutBody = z.infer<typeof TrackPutBody>;
 export const ReapStartBody = z.strictObject({
   hosts: z.array(HostId).min(1).max(10_000).optional(),
   dryRun: z.boolean().optional(),
-  /** Lifts the maxReap cap (S4) for this run only. */
+  /** Lifts the guards (S4) for this run's named hosts only (400 force_needs_hosts without names). */
   force: z.boolean().optional(),
+  /** Removes orphans at once, without quarantine (S11). */
+  now: z.boolean().optional(),
 });
 export type ReapStartBody = z.infer<typeof ReapStartBody>;
 
@@ -83,6 +85,17 @@ export const HostList = z.strictObject({
 export type HostList = z.infer<typeof HostList>;
 export const TrackedList = z.strictObject({ items: z.array(TrackedItem), cursor: z.string().optional() });
 export type TrackedList = z.infer<typeof TrackedList>;
+
+/** POST /v1/hosts/:hostId/containers/:containerId/restore: the tracked item and what the agent did. */
+export const RestoreAnswer = z.strictObject({
+  tracked: TrackedItem,
+  restore: z.strictObject({
+    status: z.enum(['restored', 'pending']),
+    containers: z.array(z.strictObject({ dockerId: z.string(), outcome: z.string(), error: z.string().optional() })),
+    error: z.string().optional(),
+  }),
+});
+export type RestoreAnswer = z.infer<typeof RestoreAnswer>;
 
 export const HealthBody = z.strictObject({ ok: z.literal(true) });
 

@@ -8,6 +8,7 @@
  * every module imported at cold start is paid for by every request that starts a container.
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { RestoreOutcome } from '../reaper/restore.js';
 import type { StartRun } from './app.js';
 
 export class RunNotStartedError extends Error {
@@ -41,6 +42,27 @@ export function lambdaStartRun(options: LambdaStartRunOptions): StartRun {
     );
     // An async invocation that was queued answers 202; anything else means the run will not happen.
     if (out.StatusCode !== 202) throw new RunNotStartedError(`invoking ${options.functionName} answered ${String(out.StatusCode)}, not 202`);
+  };
+}
+
+/**
+ * Restore (S11) on AWS: a synchronous invoke of the reaper function with a restore event; the
+ * reaper holds the master key and reaches the agents. Its answer is the outcome.
+ */
+export function lambdaRestore(options: LambdaStartRunOptions): (hostId: string, containerId: string) => Promise<RestoreOutcome> {
+  let client: Promise<LambdaClient> | undefined;
+  return async (hostId, containerId) => {
+    client ??= (options.client ?? defaultClient)();
+    const [{ InvokeCommand }, lambda] = await Promise.all([import('@aws-sdk/client-lambda'), client]);
+    const out = await lambda.send(
+      new InvokeCommand({
+        FunctionName: options.functionName,
+        InvocationType: 'RequestResponse',
+        Payload: new TextEncoder().encode(JSON.stringify({ restore: { hostId, containerId } })),
+      }),
+    );
+    if (out.FunctionError) throw new Error(`restore failed in ${options.functionName}: ${out.FunctionError}`);
+    return RestoreOutcome.parse(JSON.parse(new TextDecoder().decode(out.Payload)));
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import type { Hono } from 'hono';
 import type { Logger } from '../../lib/logger.js';
+import { RestoreOutcome, type RestoreEvent } from '../reaper/restore.js';
 import type { Reaper } from '../reaper/run.js';
 import type { Store } from '../store/index.js';
 import { createApiApp, type StartRun, type StartRunRequest } from './app.js';
@@ -15,7 +16,7 @@ import { bearerTokenAuth } from './auth.js';
 export const DEFAULT_LOCAL_RUN_BUDGET_MS = 15 * 60_000;
 
 interface LocalApiCommon {
-  store: Pick<Store, 'hosts' | 'tracked' | 'reports'>;
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine'>;
   /** REAPER_API_TOKEN; checked in constant time, never logged (S9). */
   token: string;
   logger: Logger;
@@ -31,6 +32,8 @@ export type LocalApiOptions = LocalApiCommon &
          * force? }` (the very payload the Lambda invocation carries) and resolves when the run ends.
          */
         invoke: (event: StartRunRequest) => Promise<unknown>;
+        /** The reaper handler on a restore event (S11), awaited: its answer is the outcome. */
+        invokeRestore?: (event: RestoreEvent) => Promise<unknown>;
       }
     | {
         /** Or a reaper, run directly with trigger `api` and a deadline `runBudgetMs` away. */
@@ -91,6 +94,9 @@ export function createLocalApi(options: LocalApiOptions): LocalApi {
     dashboardToken: options.token,
     now,
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+    ...('invokeRestore' in options && options.invokeRestore
+      ? { restore: async (hostId: string, containerId: string) => RestoreOutcome.parse(await options.invokeRestore?.({ restore: { hostId, containerId } })) }
+      : {}),
     runFinished: (runId) => (finished.has(runId) ? true : running.has(runId) ? false : undefined),
   });
 

@@ -10,6 +10,9 @@ import { LIMITS } from '../../agent/contract.js';
 import { decodeKey } from '../../lib/signing.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
 
+/** The largest per-host maxReap (S4): a larger cap is no cap. */
+export const MAX_HOST_MAX_REAP = 10_000;
+
 export class ReaperConfigError extends Error {
   override name = 'ReaperConfigError';
 }
@@ -32,11 +35,16 @@ const ReaperEnv = z
       .transform((value) => value ?? DEFAULT_TABLE_PREFIX),
     REAPER_GRACE_SECONDS: int(0, LIMITS.graceSeconds, 120),
     REAPER_STOP_TIMEOUT_SECONDS: int(0, LIMITS.stopTimeoutSeconds, 5),
-    REAPER_MAX_REAP: int(0, LIMITS.maxReap, 100),
+    REAPER_MAX_REAP: int(0, MAX_HOST_MAX_REAP, 100),
+    REAPER_MAX_REAP_PERCENT: int(1, 100, 50),
+    REAPER_MAX_REAP_PERCENT_MIN: int(0, MAX_HOST_MAX_REAP, 3),
+    REAPER_FLEET_MAX_REAP: int(0, LIMITS.maxReap, 1000),
+    REAPER_QUARANTINE_SECONDS: int(0, LIMITS.quarantineSeconds, 600),
+    REAPER_LEASE_SKEW_SECONDS: int(0, 24 * 3600, 60),
     REAPER_HOST_CONCURRENCY: int(1, 1024, 32),
     REAPER_REPORT_TTL_DAYS: int(1, 3650, 90),
     /** One agent call's time limit (the run's deadline may cut it shorter). */
-    REAPER_AGENT_TIMEOUT_SECONDS: int(1, 900, 120),
+    REAPER_AGENT_TIMEOUT_SECONDS: int(1, 900, 60),
     /** Agent calls per host, the first included; only network errors and 5xx are retried. */
     REAPER_AGENT_ATTEMPTS: int(1, 10, 3),
     /** Time kept at the end of the Lambda's run for writing reports (S8). */
@@ -60,6 +68,14 @@ const ReaperEnv = z
     REAPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().transform((value) => value ?? 'info'),
   })
   .superRefine((env, ctx) => {
+    // S12: a call may take this long to be answered; the grace must outlast it.
+    if (env.REAPER_GRACE_SECONDS > 0 && env.REAPER_AGENT_TIMEOUT_SECONDS >= env.REAPER_GRACE_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REAPER_AGENT_TIMEOUT_SECONDS'],
+        message: `must be less than REAPER_GRACE_SECONDS (${env.REAPER_GRACE_SECONDS}): an agent call must not outlast the grace (S12)`,
+      });
+    }
     if (env.REAPER_MASTER_KEY === undefined && env.REAPER_MASTER_KEY_PARAM === undefined) {
       ctx.addIssue({ code: 'custom', path: ['REAPER_MASTER_KEY'], message: 'set REAPER_MASTER_KEY (hex, locally) or REAPER_MASTER_KEY_PARAM (an SSM SecureString name, on AWS)' });
     }
@@ -73,6 +89,16 @@ export interface ReapSettings {
   graceSeconds: number;
   stopTimeoutSeconds: number;
   maxReap: number;
+  /** S4 extended: capped when orphans > this percent of the labelled containers … */
+  maxReapPercent: number;
+  /** … and at least this many. */
+  maxReapPercentMin: number;
+  /** S4: most containers one run removes over all hosts. */
+  fleetMaxReap: number;
+  /** S11: pause first, remove only this long after; 0 = remove at once. */
+  quarantineSeconds: number;
+  /** S12: a lease protects until leaseExpiresAt + this. */
+  leaseSkewSeconds: number;
   hostConcurrency: number;
   agentTimeoutMs: number;
   agentAttempts: number;
@@ -92,8 +118,13 @@ export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
   graceSeconds: 120,
   stopTimeoutSeconds: 5,
   maxReap: 100,
+  maxReapPercent: 50,
+  maxReapPercentMin: 3,
+  fleetMaxReap: 1000,
+  quarantineSeconds: 600,
+  leaseSkewSeconds: 60,
   hostConcurrency: 32,
-  agentTimeoutMs: 120_000,
+  agentTimeoutMs: 60_000,
   agentAttempts: 3,
   reportMarginMs: 10_000,
 });
@@ -108,6 +139,11 @@ export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig>
     graceSeconds: e.REAPER_GRACE_SECONDS,
     stopTimeoutSeconds: e.REAPER_STOP_TIMEOUT_SECONDS,
     maxReap: e.REAPER_MAX_REAP,
+    maxReapPercent: e.REAPER_MAX_REAP_PERCENT,
+    maxReapPercentMin: e.REAPER_MAX_REAP_PERCENT_MIN,
+    fleetMaxReap: e.REAPER_FLEET_MAX_REAP,
+    quarantineSeconds: e.REAPER_QUARANTINE_SECONDS,
+    leaseSkewSeconds: e.REAPER_LEASE_SKEW_SECONDS,
     hostConcurrency: e.REAPER_HOST_CONCURRENCY,
     reportTtlDays: e.REAPER_REPORT_TTL_DAYS,
     agentTimeoutMs: e.REAPER_AGENT_TIMEOUT_SECONDS * 1000,

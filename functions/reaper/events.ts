@@ -1,7 +1,7 @@
 /**
  * The two events the reaper function accepts, validated with zod:
  * - an EventBridge scheduled event (detail-type "Scheduled Event") → trigger `schedule`;
- * - an async invocation from the API, `{ runId, hosts?, dryRun?, force? }` → trigger `api`.
+ * - an async invocation from the API, `{ runId, hosts?, dryRun?, force?, now? }` → trigger `api`.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -21,6 +21,7 @@ export const OnDemandEvent = z.strictObject({
   hosts: z.array(HostId).min(1).max(10_000).optional(),
   dryRun: z.boolean().optional(),
   force: z.boolean().optional(),
+  now: z.boolean().optional(),
 });
 export type OnDemandEvent = z.infer<typeof OnDemandEvent>;
 
@@ -48,8 +49,9 @@ export function runRequestFromEvent(event: unknown, newRunId: () => string = ran
       ...(e.hosts === undefined ? {} : { hosts: e.hosts }),
       ...(e.dryRun === undefined ? {} : { dryRun: e.dryRun }),
       ...(e.force === undefined ? {} : { force: e.force }),
+      ...(e.now === undefined ? {} : { now: e.now }),
     };
   }
   const issues = onDemand.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`);
-  throw new InvalidEventError(`not a scheduled event nor an on-demand run { runId, hosts?, dryRun?, force? }: ${issues.join('; ')}`);
+  throw new InvalidEventError(`not a scheduled event nor an on-demand run { runId, hosts?, dryRun?, force?, now? }: ${issues.join('; ')}`);
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger.js';
 import { InvalidEventError, runRequestFromEvent } from './events.js';
+import { RestoreEvent, type Restorer, type RestoreOutcome } from './restore.js';
 import type { Reaper, RunResult } from './run.js';
 
 /** The part of the Lambda context the reaper uses. */
@@ -13,11 +14,14 @@ export interface LambdaContextLike {
   awsRequestId?: string;
 }
 
-export type ReaperHandler = (event: unknown, context: LambdaContextLike) => Promise<RunResult>;
+export type ReaperHandler = (event: unknown, context: LambdaContextLike) => Promise<RunResult | RestoreOutcome>;
 
-export function createReaperHandler(deps: { reaper: Reaper; logger: Logger; now?: () => number; newRunId?: () => string }): ReaperHandler {
+export function createReaperHandler(deps: { reaper: Reaper; logger: Logger; restore?: Restorer; now?: () => number; newRunId?: () => string }): ReaperHandler {
   const now = deps.now ?? Date.now;
   return async (event, context) => {
+    // A restore (S11) from the API, invoked synchronously: the master key lives here.
+    const restore = RestoreEvent.safeParse(event);
+    if (restore.success && deps.restore) return deps.restore(restore.data.restore.hostId, restore.data.restore.containerId);
     // Taken first: everything after, the registry reads included, runs on the Lambda's clock.
     const deadlineAt = now() + context.getRemainingTimeInMillis();
     let request;

@@ -2,8 +2,13 @@
  * One host's part of a run, start to finish: snapshot, registry read, signed command (with
  * retries), report, lastReap. It never throws: whatever happens becomes this host's report (S8).
  */
-import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { Identity, QuarantineRef, ReapReport, ReapRequest } from '../../agent/contract.js';
 import { AgentCallError, type AgentClient, type AgentClientOptions } from '../../lib/agent-client.js';
+
+/** The agent's error code, when it gave one. */
+function codeOf(error: unknown): { errorCode?: string } {
+  return error instanceof AgentCallError && error.code !== undefined && error.code !== 'unknown' ? { errorCode: error.code } : {};
+}
 import { withBackoff } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
@@ -11,6 +16,8 @@ import type { Store } from '../store/index.js';
 import type { ReportInput } from '../store/report-item.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
+import type { Binding } from './engine-binding.js';
+import type { FleetBudget } from './fleet-budget.js';
 import { describe, failureStatus } from './outcome.js';
 
 /** No agent call is started with less time than this before the work deadline. */
@@ -24,16 +31,26 @@ export const FINISH_MS = 250;
 
 const NOT_REACHED = 'not reached before the run deadline; nothing was sent';
 
+/** What the run's engine-binding step learnt of an unpinned host before its turn (S10). */
+export type Prepared =
+  | { identity: Identity; measuredOffsetMs: number; binding: Binding }
+  /** The identity call failed, or pinning did: this is the host's report. */
+  | { verdict: Verdict };
+
 /** How reapHost is asked to treat a host. */
 export interface ReapHostOptions {
   /** The host's turn never came before the work deadline: report `timeout` without contacting anyone. */
   notReached?: boolean;
+  prepared?: Prepared | undefined;
 }
 
 export interface HostOutcome {
   hostId: string;
   status: ReportStatus;
   error?: string;
+  errorCode?: string;
+  /** Which guard capped the host (S4). */
+  cap?: ReapReport['cap'];
   attempts: number;
   durationMs: number;
   counts: ReapReport['counts'] | null;
@@ -60,10 +77,14 @@ export interface RunContext {
   signal: AbortSignal;
   /** The master key, or why it could not be had. */
   masterKey: string | Error;
+  /** S11 for this run: the setting, or 0 for an explicit `now`. */
+  quarantineSeconds: number;
+  /** S4: the run's fleet budget; undefined on dry runs and forced runs (nothing to bound, or lifted). */
+  budget: FleetBudget | undefined;
 }
 
 export interface HostReapDeps {
-  store: Pick<Store, 'tracked' | 'reports' | 'hosts'>;
+  store: Pick<Store, 'tracked' | 'reports' | 'hosts' | 'quarantine'>;
   settings: ReapSettings;
   agentClient: AgentClientFactory;
   now: () => number;
@@ -71,9 +92,12 @@ export interface HostReapDeps {
   logger: Logger;
 }
 
-interface Verdict {
+export interface Verdict {
   status: ReportStatus;
   error?: string;
+  errorCode?: string;
+  engineId?: string;
+  clockOffsetMs?: number;
   snapshotAt?: string;
   trackedSent?: number;
   maxReap?: number | null;
@@ -86,70 +110,177 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function createHostReaper(deps: HostReapDeps) {
   const { store, settings, now } = deps;
 
-  async function command(host: Host, ctx: RunContext, masterKey: string): Promise<Verdict> {
-    if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: NOT_REACHED, attempts: 0 };
+  /** One agent call with retries (network errors and 5xx only), bounded by the work deadline. */
+  function withRetries<T>(ctx: RunContext, call: (signal: AbortSignal) => Promise<T>, onAttempt: () => void): Promise<T> {
+    return withBackoff(
+      async () => {
+        const remaining = ctx.workDeadline - now();
+        if (remaining < MIN_CALL_MS) throw new AgentCallError('timeout', 'no time left before the run deadline for another attempt');
+        onAttempt();
+        return call(AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.min(settings.agentTimeoutMs, remaining))]));
+      },
+      {
+        attempts: settings.agentAttempts,
+        baseMs: 250,
+        capMs: 4000,
+        deadlineAt: ctx.workDeadline,
+        reserveMs: MIN_CALL_MS,
+        isRetryable: (error) => error instanceof AgentCallError && error.retryable,
+        now,
+        random: deps.random,
+      },
+    );
+  }
 
-    // S2: the snapshot is taken before the registry is read, so a container tracked after the
-    // read is still younger than the snapshot and inside the grace.
-    const snapshotAtMs = now();
-    const snapshotAt = iso(snapshotAtMs);
-    let tracked;
-    try {
-      tracked = await store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000), { abortSignal: ctx.signal });
-    } catch (error) {
-      // S5: a failed or partial read never becomes a command. One cut short by the work deadline
-      // is this host's `timeout` (its registry is not known to be broken).
-      if (ctx.signal.aborted) return { status: 'timeout', error: 'registry read not finished before the run deadline; nothing was sent', snapshotAt, attempts: 0 };
-      return { status: 'error', error: `registry read failed, nothing was sent: ${describe(error)}`, snapshotAt, attempts: 0 };
-    }
+  function clientFor(host: Host, masterKey: string): AgentClient {
+    return deps.agentClient({ baseUrl: host.agentUrl, hostKey: decodeKey(deriveHostKey(masterKey, host.hostId)), now });
+  }
 
-    const maxReap = ctx.force ? null : (host.maxReap ?? settings.maxReap);
-    const request: ReapRequest = {
-      runId: ctx.runId,
-      hostId: host.hostId,
-      tracked: tracked.refs,
-      snapshotAt,
-      graceSeconds: settings.graceSeconds,
-      stopTimeoutSeconds: settings.stopTimeoutSeconds,
-      maxReap,
-      dryRun: ctx.dryRun,
-    };
-    const sent = { snapshotAt, trackedSent: tracked.refs.length, maxReap };
-    const client = deps.agentClient({ baseUrl: host.agentUrl, hostKey: decodeKey(deriveHostKey(masterKey, host.hostId)), now });
+  /**
+   * GET /v1/identity: the engine, and an anchor issued before the snapshot is taken (S2). The
+   * clock offset is measured against the middle of the round trip, so delivery time does not
+   * count as clock error (S12).
+   */
+  async function identify(host: Host, ctx: RunContext, masterKey: string): Promise<{ identity: Identity; measuredOffsetMs: number; attempts: number } | { verdict: Verdict }> {
+    if (now() >= ctx.workDeadline - MIN_CALL_MS) return { verdict: { status: 'timeout', error: NOT_REACHED, attempts: 0 } };
+    const client = clientFor(host, masterKey);
     let attempts = 0;
+    let sentAt = 0;
     try {
-      const report = await withBackoff(
-        async () => {
-          const remaining = ctx.workDeadline - now();
-          if (remaining < MIN_CALL_MS) throw new AgentCallError('timeout', 'no time left before the run deadline for another attempt');
-          attempts++;
-          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(Math.min(settings.agentTimeoutMs, remaining))]);
-          // A retry sends the same runId: the agent replays the first run's report (S6).
-          return client.reap(request, signal);
-        },
-        {
-          attempts: settings.agentAttempts,
-          baseMs: 250,
-          capMs: 4000,
-          deadlineAt: ctx.workDeadline,
-          reserveMs: MIN_CALL_MS,
-          isRetryable: (error) => error instanceof AgentCallError && error.retryable,
-          now,
-          random: deps.random,
-        },
-      );
-      if (report.runId !== ctx.runId || report.hostId !== host.hostId) {
-        return { ...sent, status: 'error', error: `agent answered for run ${report.runId} on host ${report.hostId}, not this command`, attempts };
-      }
-      return { ...sent, status: report.status, attempts, agentReport: report };
+      const identity = await withRetries(ctx, (signal) => client.identity(signal), () => {
+        attempts++;
+        sentAt = now();
+      });
+      if (identity.hostId !== host.hostId) return { verdict: { status: 'refused', errorCode: 'host_mismatch', error: `the agent serves host ${identity.hostId}, not ${host.hostId}; nothing was sent`, attempts } };
+      const measuredOffsetMs = Math.round(identity.agentTimeMs - (sentAt + now()) / 2);
+      return { identity, measuredOffsetMs, attempts };
     } catch (error) {
-      const status = failureStatus(error);
-      const note = status === 'timeout' ? '; the agent may still finish this run, its log has the outcome' : '';
-      return { ...sent, status, error: `${describe(error)}${note}`, attempts };
+      return { verdict: { status: failureStatus(error), error: `identity check failed, nothing was sent: ${describe(error)}`, ...codeOf(error), attempts } };
     }
   }
 
-  return async function reapHost(host: Host, ctx: RunContext, options: ReapHostOptions = {}): Promise<HostOutcome> {
+  async function command(host: Host, ctx: RunContext, masterKey: string, prepared: Prepared | undefined): Promise<Verdict> {
+    if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: NOT_REACHED, attempts: 0 };
+
+    // S10 and S2: who the engine is, and an anchor taken before the snapshot.
+    let known: { identity: Identity; measuredOffsetMs: number; binding: Binding; attempts: number };
+    if (prepared && 'verdict' in prepared) return prepared.verdict;
+    if (prepared) known = { ...prepared, attempts: 1 };
+    else {
+      const identified = await identify(host, ctx, masterKey);
+      if ('verdict' in identified) return identified.verdict;
+      const { engineId } = identified.identity;
+      const binding: Binding =
+        host.engineId === undefined || host.engineId === engineId
+          ? { kind: 'bound', engineId }
+          : {
+              kind: 'refused',
+              code: 'engine_mismatch',
+              engineId,
+              message: `the agent reports engine ${engineId}, but this host is pinned to ${host.engineId}; nothing was touched. If the engine was replaced on purpose, re-pin: clawbox-reaper hosts repin ${host.hostId}`,
+            };
+      known = { ...identified, binding };
+    }
+    const { identity, measuredOffsetMs, binding } = known;
+    const seen = { engineId: identity.engineId, clockOffsetMs: measuredOffsetMs };
+    if (binding.kind === 'refused') return { ...seen, status: 'refused', errorCode: binding.code, error: binding.message, attempts: known.attempts };
+    if (host.engineId === undefined && binding.kind !== 'pin') {
+      // Unpinned hosts are pinned by the run's binding step before their turn; never reaped unpinned.
+      return { ...seen, status: 'error', error: 'internal error: an unpinned host reached its command without being pinned; nothing was sent', attempts: known.attempts };
+    }
+
+    // S2: the snapshot is taken after the anchor and before the registry is read, so a container
+    // tracked after the read is younger than both.
+    const snapshotAtMs = now();
+    const snapshotAt = iso(snapshotAtMs);
+    let tracked;
+    let quarantine: QuarantineRef[];
+    try {
+      [tracked, quarantine] = await Promise.all([
+        store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000), { abortSignal: ctx.signal, leaseSkewSeconds: settings.leaseSkewSeconds }),
+        store.quarantine.list(host.hostId, { abortSignal: ctx.signal }).then((entries) => entries.map((e) => ({ clawboxId: e.clawboxId, dockerId: e.dockerId, since: e.since }))),
+      ]);
+    } catch (error) {
+      // S5: a failed or partial read never becomes a command. One cut short by the work deadline
+      // is this host's `timeout` (its registry is not known to be broken).
+      if (ctx.signal.aborted) return { ...seen, status: 'timeout', error: 'registry read not finished before the run deadline; nothing was sent', snapshotAt, attempts: known.attempts };
+      return { ...seen, status: 'error', error: `registry read failed, nothing was sent: ${describe(error)}`, snapshotAt, attempts: known.attempts };
+    }
+
+    const maxReap = ctx.force ? null : (host.maxReap ?? settings.maxReap);
+    // S4: the host's share of the fleet budget is held for the whole command.
+    const granted = ctx.budget === undefined || maxReap === null ? undefined : await ctx.budget.reserve(Math.min(maxReap, ctx.budget.total), ctx.signal);
+    let used = granted ?? 0;
+    try {
+      const request: ReapRequest = {
+        runId: ctx.runId,
+        hostId: host.hostId,
+        tracked: tracked.refs,
+        snapshotAt,
+        graceSeconds: settings.graceSeconds,
+        stopTimeoutSeconds: settings.stopTimeoutSeconds,
+        maxReap,
+        dryRun: ctx.dryRun,
+        anchor: identity.anchor,
+        engineId: binding.engineId,
+        ...(ctx.force ? {} : { maxReapPercent: { percent: settings.maxReapPercent, min: settings.maxReapPercentMin } }),
+        ...(granted === undefined ? {} : { fleetBudget: granted }),
+        quarantineSeconds: ctx.quarantineSeconds,
+        quarantine,
+      };
+      const sent = { ...seen, snapshotAt, trackedSent: tracked.refs.length, maxReap };
+      const client = clientFor(host, masterKey);
+      let attempts = known.attempts;
+      try {
+        // A retry sends the same runId: the agent replays the first run's report (S6).
+        const report = await withRetries(ctx, (signal) => client.reap(request, signal), () => attempts++);
+        if (report.runId !== ctx.runId || report.hostId !== host.hostId) {
+          return { ...sent, status: 'error', error: `agent answered for run ${report.runId} on host ${report.hostId}, not this command`, attempts };
+        }
+        used = report.counts.removed + report.counts.failed;
+        if (!ctx.dryRun && (report.status === 'ok' || report.status === 'partial')) {
+          const problem = await recordQuarantine(host.hostId, quarantine, report, ctx);
+          if (problem) return { ...sent, status: report.status, attempts, agentReport: report, error: problem };
+        }
+        return { ...sent, engineId: report.engineId, status: report.status, attempts, agentReport: report };
+      } catch (error) {
+        const status = error instanceof AgentCallError && error.code === 'engine_mismatch' ? 'refused' : failureStatus(error);
+        // The reap was refused before it started: the grant was not used.
+        if (error instanceof AgentCallError && error.httpStatus !== undefined && error.httpStatus < 500) used = 0;
+        const note = status === 'timeout' ? '; the agent may still finish this run, its log has the outcome' : '';
+        return { ...sent, status, error: `${describe(error)}${note}`, ...codeOf(error), attempts };
+      }
+    } finally {
+      if (granted !== undefined) ctx.budget?.settle(granted, used);
+    }
+  }
+
+  /**
+   * Keeps the quarantine records in step with what the agent did (S11): a record for every
+   * container in quarantine after this run, none for those removed, gone or restored. A record
+   * that cannot be written only delays a removal (the container is quarantined afresh next run).
+   */
+  async function recordQuarantine(hostId: string, before: readonly QuarantineRef[], report: ReapReport, ctx: RunContext): Promise<string | undefined> {
+    const existing = new Map(before.map((r) => [r.dockerId, r]));
+    const keep = new Set<string>();
+    const put: Array<{ dockerId: string; clawboxId: string; since: string; paused: boolean }> = [];
+    for (const c of report.containers) {
+      if (c.quarantinedAt === undefined || c.action === 'removed' || c.action === 'vanished' || c.action === 'restored') continue;
+      keep.add(c.dockerId);
+      if (!existing.has(c.dockerId)) put.push({ dockerId: c.dockerId, clawboxId: c.clawboxId, since: c.quarantinedAt, paused: c.paused ?? false });
+    }
+    const remove = before.filter((r) => !keep.has(r.dockerId)).map((r) => r.dockerId);
+    if (put.length === 0 && remove.length === 0) return undefined;
+    try {
+      await store.quarantine.apply(hostId, { put, remove }, { deadlineAt: ctx.deadlineAt - FINISH_MS });
+      return undefined;
+    } catch (error) {
+      deps.logger.error({ runId: ctx.runId, hostId, err: error, put, remove }, 'QUARANTINE NOT RECORDED: the records in this line were not written; the containers are quarantined afresh next run');
+      return `quarantine records not written (${describe(error)}); removal of newly quarantined containers is delayed by one quarantine period`;
+    }
+  }
+
+  async function reapHost(host: Host, ctx: RunContext, options: ReapHostOptions = {}): Promise<HostOutcome> {
     const began = now();
     const log = deps.logger.child({ runId: ctx.runId, hostId: host.hostId });
     let verdict: Verdict;
@@ -158,7 +289,7 @@ export function createHostReaper(deps: HostReapDeps) {
     else if (options.notReached) verdict = { status: 'timeout', error: NOT_REACHED, attempts: 0 };
     else {
       try {
-        verdict = await command(host, ctx, ctx.masterKey);
+        verdict = await command(host, ctx, ctx.masterKey, options.prepared);
       } catch (error) {
         // Not expected (command() catches what it calls); still this host's report, never the run's end.
         verdict = { status: 'error', error: `internal error: ${describe(error)}`, attempts: 0 };
@@ -171,6 +302,9 @@ export function createHostReaper(deps: HostReapDeps) {
       trigger: ctx.trigger,
       status: verdict.status,
       error: verdict.error,
+      errorCode: verdict.errorCode,
+      engineId: verdict.engineId,
+      clockOffsetMs: verdict.clockOffsetMs,
       startedAt: ctx.startedAt,
       snapshotAt: verdict.snapshotAt,
       finishedAt: iso(finished),
@@ -187,6 +321,8 @@ export function createHostReaper(deps: HostReapDeps) {
       hostId: host.hostId,
       status: verdict.status,
       ...(verdict.error === undefined ? {} : { error: verdict.error }),
+      ...(verdict.errorCode === undefined ? {} : { errorCode: verdict.errorCode }),
+      ...(verdict.agentReport?.cap === undefined ? {} : { cap: verdict.agentReport.cap }),
       attempts: verdict.attempts,
       durationMs: finished - began,
       counts: verdict.agentReport?.counts ?? null,
@@ -211,7 +347,15 @@ export function createHostReaper(deps: HostReapDeps) {
     if (ctx.signal.aborted || now() >= ctx.workDeadline) return outcome;
     try {
       const recorded = await settleBy(
-        store.hosts.recordLastReap(host.hostId, { runId: ctx.runId, at: iso(finished), status: verdict.status, counts: outcome.counts }),
+        store.hosts.recordLastReap(host.hostId, {
+          runId: ctx.runId,
+          at: iso(finished),
+          status: verdict.status,
+          counts: outcome.counts,
+          ...(verdict.error === undefined ? {} : { error: verdict.error.slice(0, 2000) }),
+          ...(verdict.errorCode === undefined ? {} : { errorCode: verdict.errorCode }),
+          ...(verdict.clockOffsetMs === undefined ? {} : { clockOffsetMs: verdict.clockOffsetMs }),
+        }),
         ctx.workDeadline - now(),
       );
       if (recorded === TIMED_OUT) log.warn('lastReap not updated before the run deadline');
@@ -219,8 +363,12 @@ export function createHostReaper(deps: HostReapDeps) {
       log.warn({ err: error }, 'could not update the host lastReap');
     }
     return outcome;
-  };
+  }
+
+  return { reapHost, identify };
 }
+
+export type HostReaper = ReturnType<typeof createHostReaper>;
 
 const TIMED_OUT = Symbol('timed out');
 

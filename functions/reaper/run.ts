@@ -14,12 +14,14 @@ import type { Logger } from '../../lib/logger.js';
 import type { Store } from '../store/index.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
-import { createHostReaper, MIN_CALL_MS, type AgentClientFactory, type HostOutcome, type RunContext } from './host-reap.js';
+import { bindEngines } from './engine-binding.js';
+import { FleetBudget } from './fleet-budget.js';
+import { createHostReaper, MIN_CALL_MS, type AgentClientFactory, type HostOutcome, type Prepared, type RunContext } from './host-reap.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { describe } from './outcome.js';
 
 export interface ReaperDeps {
-  store: Pick<Store, 'hosts' | 'tracked' | 'reports'>;
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine'>;
   masterKey: MasterKeyProvider;
   logger: Logger;
   settings: ReapSettings;
@@ -37,8 +39,10 @@ export interface RunRequest {
   /** Only these hosts (when registered and enabled); default: every enabled host. */
   hosts?: readonly string[];
   dryRun?: boolean;
-  /** Lifts maxReap (S4); on-demand runs only. */
+  /** Lifts the guards (S4); on-demand runs that name their hosts only. */
   force?: boolean;
+  /** Removes at once, without quarantine (S11); on-demand runs only. */
+  now?: boolean;
   /** Epoch ms by which the run must have written every report (the Lambda's end). */
   deadlineAt: number;
 }
@@ -64,6 +68,12 @@ export interface RunResult {
 
 export class ForceNotAllowedError extends Error {
   override name = 'ForceNotAllowedError';
+  constructor(
+    message: string,
+    readonly code: 'force_not_allowed' | 'force_needs_hosts' = 'force_not_allowed',
+  ) {
+    super(message);
+  }
 }
 
 export interface Reaper {
@@ -78,7 +88,7 @@ function brokenHost(hostId: string): Host {
 
 export function createReaper(deps: ReaperDeps): Reaper {
   const now = deps.now ?? Date.now;
-  const reapHost = createHostReaper({
+  const { reapHost, identify } = createHostReaper({
     store: deps.store,
     settings: deps.settings,
     agentClient: deps.agentClient ?? createAgentClient,
@@ -103,20 +113,71 @@ export function createReaper(deps: ReaperDeps): Reaper {
       }
     }
     const broken = listing.invalid.flatMap((i) => (i.hostId !== undefined && (!wanted || wanted.has(i.hostId)) ? [{ hostId: i.hostId, problem: i.problem }] : []));
-    return { selected, skipped, broken };
+    return { selected, skipped, broken, all: listing.hosts };
+  }
+
+  /**
+   * Identifies the run's unpinned hosts (in parallel, bounded), decides their binding together,
+   * and pins those that may be pinned. A pin that loses a race to another run's is refused too.
+   */
+  async function bindUnpinned(selected: readonly Host[], all: readonly Host[], ctx: RunContext, masterKey: string): Promise<Map<string, Prepared>> {
+    const out = new Map<string, Prepared>();
+    const unpinned = selected.filter((h) => h.engineId === undefined);
+    if (unpinned.length === 0) return out;
+    const limit = pLimit(deps.settings.hostConcurrency);
+    const found = await Promise.all(unpinned.map((host) => limit(async () => ({ host, result: await identify(host, ctx, masterKey) }))));
+    const reported = new Map<string, string>();
+    for (const { host, result } of found) {
+      if ('verdict' in result) out.set(host.hostId, { verdict: result.verdict });
+      else reported.set(host.hostId, result.identity.engineId);
+    }
+    const bindings = bindEngines(all, reported);
+    await Promise.all(
+      found.map(({ host, result }) =>
+        limit(async () => {
+          if ('verdict' in result) return;
+          const binding = bindings.get(host.hostId);
+          if (binding === undefined) return;
+          const base = { identity: result.identity, measuredOffsetMs: result.measuredOffsetMs };
+          if (binding.kind !== 'pin') {
+            out.set(host.hostId, { ...base, binding });
+            return;
+          }
+          const seen = { engineId: binding.engineId, clockOffsetMs: result.measuredOffsetMs, attempts: result.attempts };
+          try {
+            const pinned = await deps.store.hosts.pin(host.hostId, binding.engineId, new Date(now()).toISOString());
+            if (pinned === 'pinned') {
+              deps.logger.info({ runId: ctx.runId, hostId: host.hostId, engineId: binding.engineId }, 'host pinned to its engine');
+              out.set(host.hostId, { ...base, binding });
+            } else if (pinned === 'claimed') {
+              const message = `engine ${binding.engineId} was pinned to another host first; nothing was touched. Point this host at its own engine, or remove one of the records`;
+              out.set(host.hostId, { ...base, binding: { kind: 'refused', code: 'engine_claimed', engineId: binding.engineId, message } });
+            } else out.set(host.hostId, { verdict: { ...seen, status: 'error', error: 'the host was deleted during the run; nothing was sent' } });
+          } catch (error) {
+            out.set(host.hostId, { verdict: { ...seen, status: 'error', error: `could not pin the host's engine, nothing was sent: ${describe(error)}` } });
+          }
+        }),
+      ),
+    );
+    return out;
   }
 
   return {
     async run(request) {
       const force = request.force ?? false;
-      if (force && request.trigger !== 'api') throw new ForceNotAllowedError('force lifts maxReap on explicit on-demand runs only (S4)');
+      if (force && request.trigger !== 'api') throw new ForceNotAllowedError('force lifts the guards on explicit on-demand runs only (S4)');
+      // A forced run over the whole fleet is exactly the mass deletion the guards exist to stop.
+      if (force && (request.hosts === undefined || request.hosts.length === 0)) {
+        throw new ForceNotAllowedError('force lifts the guards only for hosts named in the run (S4): name them', 'force_needs_hosts');
+      }
+      if (request.now && request.trigger !== 'api') throw new ForceNotAllowedError('now (no quarantine) is for on-demand runs only (S11)');
       const runId = request.runId ?? randomUUID();
       const dryRun = request.dryRun ?? false;
       const startedMs = now();
       const log = deps.logger.child({ runId, trigger: request.trigger });
       const workDeadline = request.deadlineAt - deps.settings.reportMarginMs;
 
-      const { selected, skipped, broken } = await selectHosts(request.hosts);
+      const { selected, skipped, broken, all } = await selectHosts(request.hosts);
 
       let masterKey: string | Error;
       try {
@@ -138,7 +199,13 @@ export function createReaper(deps: ReaperDeps): Reaper {
         deadlineAt: request.deadlineAt,
         signal: abort.signal,
         masterKey,
+        quarantineSeconds: request.now ? 0 : deps.settings.quarantineSeconds,
+        // Nothing is removed on a dry run; a forced run has its guards lifted for the hosts it names.
+        budget: dryRun || force ? undefined : new FleetBudget(deps.settings.fleetMaxReap),
       };
+      // S10: every unpinned host is identified and pinned (or refused) before any host's command,
+      // so two unpinned hosts on one engine are seen together.
+      const prepared = typeof masterKey === 'string' ? await bindUnpinned(selected, all, ctx, masterKey) : new Map<string, Prepared>();
       const limit = pLimit(deps.settings.hostConcurrency);
       const jobs = [
         ...selected.map((host) => ({ host, ctx })),
@@ -156,7 +223,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
       const take = (i: number, options?: { notReached: true }) => {
         const job = jobs[i];
         if (job === undefined || outcomes[i] !== undefined) return undefined;
-        outcomes[i] = reapHost(job.host, job.ctx, options);
+        outcomes[i] = reapHost(job.host, job.ctx, { ...options, prepared: prepared.get(job.host.hostId) });
         if (--untaken === 0) allTaken();
         return outcomes[i];
       };

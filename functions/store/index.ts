@@ -5,6 +5,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHostStore, type HostStore } from './hosts.js';
+import { createQuarantineStore, type QuarantineStore } from './quarantine.js';
 import { createReportStore, type ReportStore } from './reports.js';
 import { DEFAULT_TABLE_PREFIX, tableNames, type TableNames } from './tables.js';
 import { createTrackedStore, type TrackedStore } from './tracked.js';
@@ -23,6 +24,7 @@ export interface Store {
   hosts: HostStore;
   tracked: TrackedStore;
   reports: ReportStore;
+  quarantine: QuarantineStore;
 }
 
 export function createStore(options: StoreOptions): Store {
@@ -32,15 +34,25 @@ export function createStore(options: StoreOptions): Store {
   const now = options.now ?? Date.now;
   return {
     tables,
-    hosts: createHostStore(doc, tables.hosts, now),
+    hosts: createHostStore(doc, { hosts: tables.hosts, engines: tables.engines }, now),
     tracked: createTrackedStore(doc, tables.tracked, now),
     reports: createReportStore(doc, tables.reports, { now, ...(options.reportTtlDays === undefined ? {} : { ttlDays: options.reportTtlDays }) }),
+    quarantine: createQuarantineStore(doc, tables.quarantine, now),
   };
 }
 
 export { DEFAULT_TABLE_PREFIX, DAY_INDEX, RUN_INDEX, ensureTables, tableDefinitions, tableNames, type TableNames } from './tables.js';
-export { HostInput, type HostListing, type HostStore, type InvalidHost } from './hosts.js';
-export { TrackInput, MAX_PAGE_SIZE, type TrackedPage, type TrackedSnapshot, type TrackedStore } from './tracked.js';
+export { HostInput, type HostListing, type HostStore, type HostTables, type InvalidHost, type PinResult } from './hosts.js';
+export { TrackInput, MAX_PAGE_SIZE, protects, type ReadTrackedOptions, type TrackedPage, type TrackedSnapshot, type TrackedStore } from './tracked.js';
+export {
+  QUARANTINE_BATCH_SIZE,
+  QuarantineWriteError,
+  type ApplyQuarantineOptions,
+  type ListQuarantineOptions,
+  type QuarantineChanges,
+  type QuarantinePut,
+  type QuarantineStore,
+} from './quarantine.js';
 export { DEFAULT_REPORT_TTL_DAYS, MAX_REPORTS_PAGE, type ListReportsOptions, type ReportPage, type ReportStore } from './reports.js';
 export { REPORT_LIMITS, buildReportItem, capContainers, reportSortKey, type ReportInput } from './report-item.js';
 export { CorruptItemError } from './corrupt.js';

@@ -36,9 +36,28 @@ export interface ReportInput {
   runHosts?: number | undefined;
   /** What the agent answered, when it did. */
   agentReport?: ReapReport | undefined;
+  /** Machine-readable reason of a control-plane status (e.g. engine_claimed, engine_mismatch). */
+  errorCode?: string | undefined;
+  /** The engine the agent reported (S10), also when no reap was sent. */
+  engineId?: string | undefined;
+  /** The agent's clock against the control plane's, as best measured (S12). */
+  clockOffsetMs?: number | undefined;
 }
 
-const PRIORITY: Record<ContainerReport['action'], number> = { failed: 0, removed: 1, vanished: 2, 'would-remove': 3, 'skipped-young': 4 };
+/** A host whose clock is off by more than this is flagged in its report (S12). */
+export const CLOCK_FLAG_MS = 5000;
+
+const PRIORITY: Record<ContainerReport['action'], number> = {
+  failed: 0,
+  removed: 1,
+  restored: 2,
+  quarantined: 3,
+  vanished: 4,
+  'would-remove': 5,
+  'would-restore': 6,
+  'would-quarantine': 7,
+  'skipped-young': 8,
+};
 
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
@@ -70,6 +89,8 @@ export function reportSortKey(startedAt: string, runId: string): string {
 export function buildReportItem(input: ReportInput, options: { ttlDays: number; nowMs: number }): ReportItem {
   const agent = input.agentReport;
   const { containers, truncated } = capContainers(agent?.containers ?? []);
+  const engineId = agent?.engineId ?? input.engineId;
+  const clockOffsetMs = input.clockOffsetMs ?? agent?.clockOffsetMs;
   return {
     hostId: input.hostId,
     sk: reportSortKey(input.startedAt, input.runId),
@@ -78,6 +99,10 @@ export function buildReportItem(input: ReportInput, options: { ttlDays: number; 
     trigger: input.trigger,
     status: input.status,
     ...(input.error === undefined ? {} : { error: clip(input.error, 2000) }),
+    ...(input.errorCode === undefined ? {} : { errorCode: input.errorCode }),
+    ...(engineId === undefined ? {} : { engineId }),
+    ...(clockOffsetMs === undefined ? {} : { clockOffsetMs, clockFlag: Math.abs(clockOffsetMs) > CLOCK_FLAG_MS }),
+    ...(agent?.cap === undefined ? {} : { cap: agent.cap }),
     startedAt: input.startedAt,
     ...(input.snapshotAt === undefined ? {} : { snapshotAt: input.snapshotAt }),
     finishedAt: input.finishedAt,

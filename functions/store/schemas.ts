@@ -1,5 +1,5 @@
 /**
- * The shapes of the items in the three tables (SPEC §3). Every item read back is parsed with
+ * The shapes of the items in the five tables (SPEC §3, S10, S11). Every item read back is parsed with
  * these, never cast: a table may hold items written by an older or newer build, or by hand.
  * Unknown attributes are tolerated on read (forward compatibility); the known ones must hold.
  */
@@ -31,16 +31,29 @@ export const LastReap = z.object({
   at: Instant,
   status: ReportStatus,
   counts: ReapCounts.nullable(),
+  /** The report's error, when it has one (capped like the report's). */
+  error: z.string().max(2000).optional(),
+  /** Machine-readable reason, e.g. `engine_claimed`, `engine_mismatch` (S10). */
+  errorCode: z.string().max(64).optional(),
+  /** The agent's clock minus the control plane's, as the agent observed it (S12). */
+  clockOffsetMs: z.number().optional(),
 });
 export type LastReap = z.infer<typeof LastReap>;
+
+/** A Docker engine's identity as the agent reports it (S10). */
+export const EngineId = z.string().min(1).max(256);
 
 export const HostItem = z.object({
   hostId: HostId,
   agentUrl: AgentUrl,
   enabled: z.boolean(),
-  /** Per-host override of REAPER_MAX_REAP (S4). */
+  /** Per-host override of REAPER_MAX_REAP (S4). Not capped on read: older items may exceed today's input limit. */
   maxReap: z.number().int().min(0).optional(),
   lastReap: LastReap.optional(),
+  /** The engine this host is bound to (S10); set on first contact, cleared only by a re-pin. */
+  engineId: EngineId.optional(),
+  /** When the control plane pinned it. */
+  enginePinnedAt: Instant.optional(),
   createdAt: Instant,
   updatedAt: Instant,
 });
@@ -62,6 +75,28 @@ export const TrackedItem = z.object({
 });
 export type TrackedItem = z.infer<typeof TrackedItem>;
 
+/** The engines table (S10): the one host an engine is bound to. */
+export const EngineClaim = z.object({
+  engineId: EngineId,
+  hostId: HostId,
+  pinnedAt: Instant,
+});
+export type EngineClaim = z.infer<typeof EngineClaim>;
+
+/** The quarantine table (S11): one item per quarantined container, keyed by host and Docker id. */
+export const QuarantineEntry = z.object({
+  hostId: HostId,
+  dockerId: DockerId,
+  /** The container's label value. */
+  clawboxId: ClawboxId,
+  /** When the quarantine began, on the control plane's clock: the snapshotAt of the run that quarantined it. */
+  since: Instant,
+  /** True when the agent paused it; false when it was stopped and left as it is. */
+  paused: z.boolean(),
+  updatedAt: Instant,
+});
+export type QuarantineEntry = z.infer<typeof QuarantineEntry>;
+
 /** The projection readTracked asks for: only what the orphan decision needs. */
 export const TrackedProjection = TrackedItem.pick({ containerId: true, dockerId: true, leaseExpiresAt: true });
 
@@ -75,6 +110,23 @@ export const ReportItem = z.object({
   trigger: Trigger,
   status: ReportStatus,
   error: z.string().optional(),
+  /** Machine-readable reason for `error`/`refused`, e.g. `engine_claimed`, `engine_mismatch` (S10). */
+  errorCode: z.string().max(64).optional(),
+  /** The engine the agent reported (S10). */
+  engineId: z.string().max(256).optional(),
+  /** The agent's clock minus the control plane's (S12). */
+  clockOffsetMs: z.number().optional(),
+  /** True when |clockOffsetMs| > 5000 (S12). */
+  clockFlag: z.boolean().optional(),
+  /** Which guard capped the run (S4), its limit, and what it compared. */
+  cap: z
+    .object({
+      guard: z.enum(['max-reap', 'max-reap-percent', 'fleet-max-reap']),
+      limit: z.number(),
+      orphans: z.number().int().min(0),
+      labelled: z.number().int().min(0),
+    })
+    .optional(),
   /** The run's start (the same for every host of a run). */
   startedAt: Instant,
   /** Taken before the registry was read (S2); absent when the host was never reached. */
@@ -106,10 +158,15 @@ export const ReportItem = z.object({
 export type ReportItem = z.infer<typeof ReportItem>;
 
 /** What registering a host takes (PUT /v1/hosts/:hostId). */
+export const MAX_HOST_MAX_REAP = 10_000;
+
 export const HostInput = z.strictObject({
   agentUrl: AgentUrl,
   enabled: z.boolean(),
-  maxReap: z.number().int().min(0).optional(),
+  /** At most 10,000 (S4 extended). */
+  maxReap: z.number().int().min(0).max(MAX_HOST_MAX_REAP).optional(),
+  /** Unpins the host's engine (S10): the next run pins whatever engine its agent reports then. */
+  repin: z.boolean().optional(),
 });
 export type HostInput = z.infer<typeof HostInput>;
 

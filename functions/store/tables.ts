@@ -14,6 +14,10 @@ export interface TableNames {
   hosts: string;
   tracked: string;
   reports: string;
+  /** One item per pinned engine (S10): `engineId` → the one host bound to it. */
+  engines: string;
+  /** One item per quarantined container (S11), per host. */
+  quarantine: string;
 }
 
 /** GSI over reports by run (GET /v1/reaps/:runId). */
@@ -26,10 +30,16 @@ export const RUN_INDEX = 'runId-index';
 export const DAY_INDEX = 'day-index';
 
 export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
-  return { hosts: `${prefix}hosts`, tracked: `${prefix}tracked`, reports: `${prefix}reports` };
+  return {
+    hosts: `${prefix}hosts`,
+    tracked: `${prefix}tracked`,
+    reports: `${prefix}reports`,
+    engines: `${prefix}engines`,
+    quarantine: `${prefix}quarantine`,
+  };
 }
 
-/** CreateTable inputs for the three tables, on-demand billing. */
+/** CreateTable inputs for the five tables, on-demand billing. */
 export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateTableCommandInput[] {
   const names = tableNames(prefix);
   return [
@@ -81,6 +91,26 @@ export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateT
           ],
           Projection: { ProjectionType: 'ALL' },
         },
+      ],
+    },
+    {
+      // A conditional PutItem here makes "one engine, one host" exact without transactions (S10).
+      TableName: names.engines,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'engineId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'engineId', KeyType: 'HASH' }],
+    },
+    {
+      // One host's quarantined containers are one partition: the reaper reads them with one Query.
+      TableName: names.quarantine,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'hostId', AttributeType: 'S' },
+        { AttributeName: 'dockerId', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'hostId', KeyType: 'HASH' },
+        { AttributeName: 'dockerId', KeyType: 'RANGE' },
       ],
     },
   ];

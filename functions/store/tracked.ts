@@ -17,16 +17,19 @@ import { z } from 'zod';
 import type { TrackedRef } from '../../agent/contract.js';
 import { ClawboxId, HostId } from '../../lib/ids.js';
 import { parseValue } from '../../lib/http.js';
+import { abandonOnAbort, abortReason } from './abort.js';
 import { parseItem } from './corrupt.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { MAX_PAGE_SIZE, TrackInput, TrackedItem, TrackedProjection } from './schemas.js';
 
 /**
- * The lease rule (S2), pure: a tracked item protects its container until its lease, if any, has
- * passed. A lease expiring this very second still protects (strictly before `nowSeconds` only).
+ * The lease rule (S2, S12), pure: a tracked item protects its container until its lease, if any,
+ * has passed, plus `skewSeconds` of allowance for the writer's clock (REAPER_LEASE_SKEW_SECONDS).
+ * A lease expiring this very second (after the allowance) still protects: only a lease whose
+ * `leaseExpiresAt + skewSeconds` is strictly before `nowSeconds` no longer does.
  */
-export function protects(item: { leaseExpiresAt?: number | undefined }, nowSeconds: number): boolean {
-  return item.leaseExpiresAt === undefined || item.leaseExpiresAt >= nowSeconds;
+export function protects(item: { leaseExpiresAt?: number | undefined }, nowSeconds: number, skewSeconds = 0): boolean {
+  return item.leaseExpiresAt === undefined || item.leaseExpiresAt + skewSeconds >= nowSeconds;
 }
 
 export { TrackInput };
@@ -44,6 +47,8 @@ export interface TrackedSnapshot {
 
 export interface ReadTrackedOptions {
   abortSignal?: AbortSignal;
+  /** S12: a lease protects until `leaseExpiresAt + leaseSkewSeconds`; default 0. */
+  leaseSkewSeconds?: number;
 }
 
 export interface TrackedPage {
@@ -58,42 +63,13 @@ export interface TrackedStore {
   untrack(hostId: string, containerId: string): Promise<boolean>;
   get(hostId: string, containerId: string): Promise<TrackedItem | undefined>;
   /**
-   * S5: all pages, consistent, or an exception. Items whose lease is before `nowSeconds` are dropped.
+   * S5: all pages, consistent, or an exception. Items whose lease (plus `leaseSkewSeconds`, S12) is
+   * before `nowSeconds` are dropped.
    * When `abortSignal` fires, the page in flight is abandoned and the read throws (the signal's reason).
    */
   readTracked(hostId: string, nowSeconds: number, options?: ReadTrackedOptions): Promise<TrackedSnapshot>;
   /** One page for the API, in containerId order. */
   list(hostId: string, options?: { limit?: number; cursor?: string }): Promise<TrackedPage>;
-}
-
-/**
- * `promise`, or the signal's reason as soon as it fires. The SDK hands the signal to its HTTP
- * handler only: a wait elsewhere (a retry's backoff, credentials, a middleware) would not notice it.
- * The abandoned promise's own outcome is swallowed.
- */
-function abandonOnAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  promise.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new Error(reason === undefined ? 'aborted' : String(reason));
 }
 
 const TrackedCursor = z.strictObject({ hostId: HostId, containerId: ClawboxId });
@@ -149,6 +125,8 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
 
     async readTracked(hostId, nowSeconds, options = {}) {
       const { abortSignal } = options;
+      const skewSeconds = options.leaseSkewSeconds ?? 0;
+      if (!Number.isFinite(skewSeconds) || skewSeconds < 0) throw new RangeError(`leaseSkewSeconds must be a finite number >= 0, not ${skewSeconds}`);
       const snapshot: TrackedSnapshot = { refs: [], pages: 0, items: 0, expired: 0 };
       let startKey: Record<string, unknown> | undefined;
       // Paged by hand (not paginateQuery) so that every page's request carries the signal.
@@ -170,7 +148,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
           snapshot.items++;
           // A corrupt item may be some container's only protection: throw rather than skip it (S5).
           const item = parseItem(TrackedProjection, raw, table, `${hostId}/?`);
-          if (!protects(item, nowSeconds)) {
+          if (!protects(item, nowSeconds, skewSeconds)) {
             snapshot.expired++;
             continue;
           }

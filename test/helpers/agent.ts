@@ -62,6 +62,11 @@ export async function startTestAgent(options: {
   return { ...agent, hostId, masterKey, hostKey, client: createAgentClient({ baseUrl: agent.url, hostKey }), logLines: lines };
 }
 
+/** A command with a fresh anchor from the agent (as the control plane sends it, before its snapshot). */
+export async function anchored<T extends object>(agent: TestAgent, request: T): Promise<T & { anchor: string }> {
+  return { ...request, anchor: (await agent.client.identity()).anchor };
+}
+
 export interface RawRequest {
   method?: string;
   path: string;

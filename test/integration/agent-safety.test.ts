@@ -6,9 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { AnchorOptional } from '../../lib/agent-client.js';
 import type { DockerPort } from '../../agent/docker.js';
 import { AgentCallError, createAgentClient } from '../../lib/agent-client.js';
-import { rawRequest, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { anchored, rawRequest, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { existingIds, makeContainer, makeContainers, stateOf, type MadeContainer } from '../helpers/containers.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 
@@ -24,6 +25,7 @@ beforeAll(async () => {
   agent = await startTestAgent({
     dockerHost: engine.dockerHost,
     wrapDocker: (real): DockerPort => ({
+      ...real,
       version: () => real.version(),
       listLabelled: () => {
         faults.calls++;
@@ -49,7 +51,7 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-function request(over: Partial<ReapRequest> = {}): ReapRequest {
+function request(over: Partial<ReapRequest> = {}): AnchorOptional<ReapRequest> {
   return {
     runId: randomUUID(),
     hostId: agent.hostId,
@@ -194,7 +196,7 @@ describe('S6: one reap at a time, and a runId reaps once', () => {
     const t = tag();
     const [first] = await makeContainers(engine.docker, [{ clawboxId: `${t}-first` }]);
     await ageContainers();
-    const req = request({ tracked: await trackAllBut(t) });
+    const req = await anchored(agent, request({ tracked: await trackAllBut(t) }));
     const report = await agent.client.reap(req);
     expect(report.counts.removed).toBe(1);
     expect(await stateOf(engine.docker, first!.id)).toBeUndefined();
@@ -299,7 +301,7 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
     ['wrong content type', () => ({ contentType: 'text/plain' }), 415, 'unsupported_media_type'],
     ['no content type', () => ({ contentType: null }), 415, 'unsupported_media_type'],
   ])('%s', async (_name, make, status, code) => {
-    const body = JSON.stringify(request({ tracked }));
+    const body = JSON.stringify(await anchored(agent, request({ tracked })));
     const options = (make as (b: string) => object)(body);
     const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body, ...options });
     expect(response.status).toBe(status);
@@ -317,7 +319,7 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
     ['a snapshot in the future', (b: ReapRequest) => JSON.stringify({ ...b, snapshotAt: new Date(Date.now() + 60_000).toISOString() }), 'snapshot_in_future'],
     ['an array body', '[]', 'validation_failed'],
   ])('a body with %s is a 400', async (_name, make, code) => {
-    const base = request({ tracked });
+    const base = await anchored(agent, request({ tracked }));
     const body = typeof make === 'string' ? make : make(base);
     const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body });
     expect(response.status).toBe(400);
@@ -328,7 +330,7 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
   it('S6: a command signed before this agent process started is refused (a replay across a restart)', async () => {
     const before = faults.calls;
     const signedAt = Math.floor(fileStartedAt / 1000) - 5;
-    const body = JSON.stringify(request({ tracked, snapshotAt: new Date(signedAt * 1000).toISOString() }));
+    const body = JSON.stringify(await anchored(agent, request({ tracked, snapshotAt: new Date(signedAt * 1000).toISOString() })));
     const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body, timestamp: signedAt });
     expect(response.status).toBe(409);
     expect(response.json).toMatchObject({ error: { code: 'signed_before_start' } });
@@ -338,7 +340,7 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
 
   it('S3: a command for another host is refused before Docker is asked anything', async () => {
     const before = faults.calls;
-    const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body: JSON.stringify(request({ hostId: 'host-b' })) });
+    const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body: JSON.stringify(await anchored(agent, request({ hostId: 'host-b' }))) });
     expect(response.status).toBe(403);
     expect(response.json).toMatchObject({ error: { code: 'host_mismatch' } });
     expect(faults.calls).toBe(before);
@@ -346,7 +348,7 @@ describe('refusals: every caller mistake is a 4xx JSON error and touches nothing
   });
 
   it('refuses a body over the limit with 413', async () => {
-    const huge = JSON.stringify({ ...request(), tracked: Array.from({ length: 400_000 }, (_, i) => ({ id: `x${i}-${'y'.repeat(40)}` })) });
+    const huge = JSON.stringify({ ...(await anchored(agent, request())), tracked: Array.from({ length: 400_000 }, (_, i) => ({ id: `x${i}-${'y'.repeat(40)}` })) });
     const response = await rawRequest(agent, { method: 'POST', path: '/v1/reap', body: huge });
     expect(response.status).toBe(413);
     expect(response.json).toMatchObject({ error: { code: 'payload_too_large' } });

@@ -8,12 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { AnchorOptional } from '../../lib/agent-client.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
 import { createReaper } from '../../functions/reaper/run.js';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { sign } from '../../lib/signing.js';
-import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { anchored, capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { existingIds, makeContainer, makeContainers, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -53,7 +54,7 @@ afterAll(async () => {
   await engine?.stop();
 });
 
-function reapRequest(over: Partial<ReapRequest> = {}): ReapRequest {
+function reapRequest(over: Partial<ReapRequest> = {}): AnchorOptional<ReapRequest> {
   return { runId: randomUUID(), hostId: agent.hostId, tracked: [], snapshotAt: new Date().toISOString(), graceSeconds: 0, stopTimeoutSeconds: 0, maxReap: 100, dryRun: false, ...over };
 }
 
@@ -79,7 +80,7 @@ describe('replay and signature reuse', () => {
     const t = `replay-${randomUUID().slice(0, 6)}`;
     const first = made(await makeContainer(engine.docker, { clawboxId: `${t}-first`, kind: 'created', runLabel: RUN_LABEL }));
     await sleep(2_100);
-    const body = JSON.stringify(reapRequest({ tracked: await trackAllBut(t) }));
+    const body = JSON.stringify(await anchored(agent, reapRequest({ tracked: await trackAllBut(t) })));
     const headers = signedHeaders('POST', '/v1/reap', body);
 
     const original = await send('/v1/reap', 'POST', headers, body);
@@ -104,7 +105,7 @@ describe('replay and signature reuse', () => {
     await sleep(2_100);
     const tracked = await trackAllBut(t);
     // A captured, valid, harmless command (a dry run) ...
-    const body = JSON.stringify(reapRequest({ tracked, dryRun: true }));
+    const body = JSON.stringify(await anchored(agent, reapRequest({ tracked, dryRun: true })));
     const headers = signedHeaders('POST', '/v1/reap', body);
     // ... whose signature is then used for a destructive body, ...
     const destructive = JSON.stringify({ ...JSON.parse(body), dryRun: false, runId: randomUUID() });

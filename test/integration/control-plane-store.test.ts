@@ -29,6 +29,8 @@ function agentReport(hostId: string, runId: string, containers: ContainerReport[
   return {
     runId,
     hostId,
+    engineId: 'engine-test',
+    clockOffsetMs: 0,
     status: 'ok',
     startedAt: '2026-11-27T10:00:01.000Z',
     finishedAt: '2026-11-27T10:00:02.000Z',

@@ -69,7 +69,7 @@ let failedId: string;
 let keptId: string;
 
 function reapReport(hostId: string, runId: string, at: string, status: ReapReport['status'], counts: ReapReport['counts'], containers: ReapReport['containers']): ReapReport {
-  return { runId, hostId, status, startedAt: at, finishedAt: at, durationMs: 12, dryRun: false, counts, containers };
+  return { runId, hostId, engineId: 'engine-dash', clockOffsetMs: 0, status, startedAt: at, finishedAt: at, durationMs: 12, dryRun: false, counts, containers };
 }
 
 beforeAll(async () => {
@@ -82,6 +82,7 @@ beforeAll(async () => {
     masterKey: MASTER,
     // A removal the engine refuses, with markup in its message: the engine cannot be made to fail on demand.
     wrapDocker: (real): DockerPort => ({
+      ...real,
       version: () => real.version(),
       listLabelled: () => real.listLabelled(),
       stop: (id, timeout) => real.stop(id, timeout),

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
+import type { AnchorOptional } from '../../lib/agent-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReapRequest, TrackedRef } from '../../agent/contract.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
@@ -155,7 +156,7 @@ describe(`real engine, real agent: ${ROUNDS} rounds x ${PER_ROUND} random contai
       const mode: Mode = r.mode === 'capped' && expectedOrphans.length === 0 ? 'reap' : r.mode;
 
       const before = await engineState();
-      const request: ReapRequest = {
+      const request: AnchorOptional<ReapRequest> = {
         runId: randomUUID(),
         hostId: agent.hostId,
         tracked,

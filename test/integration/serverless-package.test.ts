@@ -186,9 +186,9 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     expect(apiEnv.REAPER_REAPER_FUNCTION_NAME).toEqual({ Ref: 'ReaperLambdaFunction' });
   });
 
-  it('declares the three tables of SPEC §3 with keys, GSIs, TTL, PITR and SSE', () => {
+  it('declares the five tables of SPEC §3, S10 and S11 with keys, GSIs, TTL, PITR and SSE', () => {
     const tables = Object.fromEntries(resources('AWS::DynamoDB::Table').map(([id, r]) => [id, r]));
-    expect(Object.keys(tables).sort()).toEqual(['HostsTable', 'ReportsTable', 'TrackedTable']);
+    expect(Object.keys(tables).sort()).toEqual(['EnginesTable', 'HostsTable', 'QuarantineTable', 'ReportsTable', 'TrackedTable']);
     for (const table of Object.values(tables)) {
       expect(table.Properties).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
@@ -203,6 +203,14 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       KeySchema: [
         { AttributeName: 'hostId', KeyType: 'HASH' },
         { AttributeName: 'containerId', KeyType: 'RANGE' },
+      ],
+    });
+    expect(tables.EnginesTable!.Properties).toMatchObject({ TableName: `${PREFIX}engines`, KeySchema: [{ AttributeName: 'engineId', KeyType: 'HASH' }] });
+    expect(tables.QuarantineTable!.Properties).toMatchObject({
+      TableName: `${PREFIX}quarantine`,
+      KeySchema: [
+        { AttributeName: 'hostId', KeyType: 'HASH' },
+        { AttributeName: 'dockerId', KeyType: 'RANGE' },
       ],
     });
     const reports = tables.ReportsTable!.Properties;
@@ -253,6 +261,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
         'GET /v1/hosts/{hostId}/containers',
         'PUT /v1/hosts/{hostId}/containers/{containerId}',
         'DELETE /v1/hosts/{hostId}/containers/{containerId}',
+        'POST /v1/hosts/{hostId}/containers/{containerId}/restore',
         'POST /v1/reaps',
         'GET /v1/reaps/{runId}',
         'GET /v1/reports',
@@ -288,6 +297,8 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       getAtt('HostsTable'),
       getAtt('TrackedTable'),
       getAtt('ReportsTable'),
+      getAtt('EnginesTable'),
+      getAtt('QuarantineTable'),
       indexArn('ReportsTable', 'runId-index'),
       indexArn('ReportsTable', 'day-index'),
     ].map((r) => JSON.stringify(r));
@@ -343,14 +354,32 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       ['hosts.ts', 'HostsTable'],
       ['tracked.ts', 'TrackedTable'],
       ['reports.ts', 'ReportsTable'],
+      ['engines.ts', 'EnginesTable'],
+      ['quarantine.ts', 'QuarantineTable'],
     ] as const) {
       const used = new Set([...readFileSync(join(storeDir, file), 'utf8').matchAll(calls)].map((m) => actionOf[m[1] ?? m[2] ?? '']));
       expect(used.size, `no DynamoDB call found in functions/store/${file}`).toBeGreaterThan(0);
       for (const action of used) expect([...granted(table)], `functions/store/${file} uses ${action}; grant it in infra/iam.yml`).toContain(action);
     }
     // Any other store module that talks to DynamoDB would escape the check above.
-    const others = readdirSync(storeDir).filter((f) => f.endsWith('.ts') && !['hosts.ts', 'tracked.ts', 'reports.ts'].includes(f));
+    const others = readdirSync(storeDir).filter((f) => f.endsWith('.ts') && !['hosts.ts', 'tracked.ts', 'reports.ts', 'engines.ts', 'quarantine.ts'].includes(f));
     for (const f of others) expect([...readFileSync(join(storeDir, f), 'utf8').matchAll(calls)].map((m) => m[0]), `functions/store/${f}`).toEqual([]);
+  });
+
+  it('grants each function exactly its DynamoDB actions on the engines and quarantine tables (S10, S11)', () => {
+    const actionsOn = (role: string, table: string) =>
+      statements()
+        .filter((s) => s.role === role && asArray(s.statement.Resource).some((r) => JSON.stringify(r) === JSON.stringify(getAtt(table))))
+        .flatMap(({ statement }) => asArray(statement.Action))
+        .sort();
+    // Only the reaper pins (PutItem); the API reads and releases pins (repin, delete).
+    expect(actionsOn('ReaperRole', 'EnginesTable')).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(actionsOn('ApiRole', 'EnginesTable')).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem']);
+    for (const role of ['ReaperRole', 'ApiRole']) {
+      expect(actionsOn(role, 'QuarantineTable')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+    }
+    // A refused pin reads the host to tell a deleted host from one bound to another engine.
+    expect(actionsOn('ReaperRole', 'HostsTable')).toEqual(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
   });
 
   it('zips only each function’s own bundle, without node_modules', () => {

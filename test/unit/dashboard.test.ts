@@ -21,6 +21,8 @@ function report(hostId: string, runId: string, startedAt: number, status: Report
     ? {
         runId,
         hostId,
+        engineId: 'engine-unit',
+        clockOffsetMs: 0,
         status: status === 'partial' || status === 'capped' || status === 'dry-run' ? status : 'ok',
         startedAt: at,
         finishedAt: at,
