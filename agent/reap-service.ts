@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ContainerReport, ReapCounts, ReapReport, ReapRequest } from './contract.js';
 import type { DockerPort } from './docker.js';
 import { checkGuards } from './guards.js';
-import { planReap, type LabelledContainer } from './orphans.js';
+import { cutoffMs, planReap, type LabelledContainer } from './orphans.js';
 import { planQuarantine, quarantineIndex } from './quarantine.js';
 import { removeOrphans, type RemovalResult } from './reap.js';
 
@@ -46,9 +46,14 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The age cutoff (agent clock, ms): containers created after it are young. */
-export function anchoredCutoffMs(anchorMs: number, graceSeconds: number): number {
-  return anchorMs - graceSeconds * 1000;
+/**
+ * The age cutoff (agent clock, ms): containers created after it are young. The anchor alone makes
+ * it sound (agent/anchor.ts); the snapshot-based bound is kept as well, so a control plane that
+ * took its anchor after its snapshot (a bug) still gets the old protection with synced clocks.
+ */
+export function anchoredCutoffMs(anchorMs: number, graceSeconds: number, snapshot?: { snapshotAtMs: number; clockOffsetMs: number }): number {
+  const anchored = anchorMs - graceSeconds * 1000;
+  return snapshot === undefined ? anchored : Math.min(anchored, cutoffMs(snapshot.snapshotAtMs, graceSeconds, snapshot.clockOffsetMs));
 }
 
 export function createReapService(deps: ReapServiceDeps) {
@@ -58,8 +63,8 @@ export function createReapService(deps: ReapServiceDeps) {
     const started = now();
     const log = deps.logger.child({ runId: request.runId, hostId: request.hostId });
     const inventory = await deps.docker.listLabelled();
-    const plan = planReap(inventory, request.tracked, anchoredCutoffMs(ctx.anchorMs, request.graceSeconds));
     const snapshotAtMs = Date.parse(request.snapshotAt);
+    const plan = planReap(inventory, request.tracked, anchoredCutoffMs(ctx.anchorMs, request.graceSeconds, { snapshotAtMs, clockOffsetMs: ctx.clockOffsetMs }));
     const q = request.quarantineSeconds;
     const timeline = planQuarantine(plan, request.quarantine, q, snapshotAtMs);
     const since = quarantineIndex(q === undefined ? undefined : request.quarantine);

@@ -1,7 +1,12 @@
-/** `hosts`, `track`, `untrack` and `reports`: thin views over the API, tables or --json. */
+/** `hosts`, `track`, `untrack`, `restore` and `reports`: thin views over the API, tables or --json. */
+import type { TrackPutBody } from '../functions/api/contract.js';
 import { parseDuration } from '../lib/duration.js';
-import type { ApiClient } from './api-client.js';
+import { ApiError, type ApiClient } from './api-client.js';
 import { printJson, table, UsageError } from './output.js';
+
+/** How much of an engine id a table shows (Docker's are long; the start tells them apart). */
+export const ENGINE_CHARS = 12;
+export const shortEngine = (engineId: string | undefined): string => (engineId === undefined ? 'unpinned' : engineId.slice(0, ENGINE_CHARS));
 
 export async function listHosts(api: ApiClient, json: boolean): Promise<number> {
   const { hosts } = await api.listHosts();
@@ -9,9 +14,38 @@ export async function listHosts(api: ApiClient, json: boolean): Promise<number> 
   else
     process.stdout.write(
       table(
-        ['HOST', 'AGENT', 'ENABLED', 'MAX REAP', 'LAST REAP', 'STATUS', 'REMOVED'],
-        hosts.map((h) => [h.hostId, h.agentUrl, h.enabled ? 'yes' : 'no', h.maxReap, h.lastReap?.at, h.lastReap?.status, h.lastReap?.counts?.removed]),
+        ['HOST', 'AGENT', 'ENABLED', 'MAX REAP', 'ENGINE', 'LAST REAP', 'STATUS', 'REMOVED'],
+        hosts.map((h) => [h.hostId, h.agentUrl, h.enabled ? 'yes' : 'no', h.maxReap, shortEngine(h.engineId), h.lastReap?.at, h.lastReap?.status, h.lastReap?.counts?.removed]),
       ),
+    );
+  return 0;
+}
+
+/** The API's 404 for an unknown host, said in the CLI's words (still exit 3: the API refused). */
+function rethrowMissingHost(error: unknown, hostId: string, what: string): never {
+  if (error instanceof ApiError && error.code === 'host_not_found') {
+    throw new ApiError(`host ${hostId} is not registered, so there is nothing to ${what}; \`clawbox-reaper hosts\` lists the registered hosts`, error.status, error.code);
+  }
+  throw error;
+}
+
+/**
+ * `hosts repin ID` (S10): unbinds the host from its engine. Its settings are written back as they
+ * are (read first), with `repin: true`; the next run pins whatever engine its agent reports then.
+ */
+export async function repinHost(api: ApiClient, hostId: string, json: boolean): Promise<number> {
+  const before = await api.getHost(hostId).catch((error: unknown) => rethrowMissingHost(error, hostId, 're-pin'));
+  const host = await api.putHost(hostId, {
+    agentUrl: before.agentUrl,
+    enabled: before.enabled,
+    ...(before.maxReap === undefined ? {} : { maxReap: before.maxReap }),
+    repin: true,
+  });
+  if (json) printJson(host);
+  else if (before.engineId === undefined) process.stdout.write(`host ${hostId} was not pinned to an engine; the next run pins it to the engine its agent reports\n`);
+  else
+    process.stdout.write(
+      `host ${hostId} unpinned from engine ${before.engineId}${before.enginePinnedAt ? ` (pinned ${before.enginePinnedAt})` : ''}; the next run pins it to the engine its agent reports then\n`,
     );
   return 0;
 }
@@ -35,7 +69,14 @@ export async function removeHost(api: ApiClient, hostId: string, json: boolean):
   return 0;
 }
 
-export async function track(api: ApiClient, hostId: string, containerId: string, options: { dockerId?: string; owner?: string; lease?: string }, json: boolean): Promise<number> {
+export interface TrackOptions {
+  dockerId?: string;
+  owner?: string;
+  lease?: string;
+}
+
+/** The tracked item's fields from `track`/`restore` flags. */
+function trackBody(options: TrackOptions): TrackPutBody {
   let leaseSeconds: number | undefined;
   if (options.lease !== undefined) {
     try {
@@ -43,14 +84,64 @@ export async function track(api: ApiClient, hostId: string, containerId: string,
     } catch (error) {
       throw new UsageError(`--lease: ${(error as Error).message}`);
     }
+    if (leaseSeconds < 1) throw new UsageError('--lease must be at least 1s');
   }
-  const item = await api.track(hostId, containerId, {
+  return {
     ...(options.dockerId ? { dockerId: options.dockerId } : {}),
     ...(options.owner ? { owner: options.owner } : {}),
     ...(leaseSeconds === undefined ? {} : { leaseSeconds }),
-  });
+  };
+}
+
+const until = (leaseExpiresAt: number | undefined) => (leaseExpiresAt ? ` until ${new Date(leaseExpiresAt * 1000).toISOString()}` : '');
+
+export async function track(api: ApiClient, hostId: string, containerId: string, options: TrackOptions, json: boolean): Promise<number> {
+  const item = await api.track(hostId, containerId, trackBody(options));
   if (json) printJson(item);
-  else process.stdout.write(`tracked ${item.containerId} on ${item.hostId}${item.leaseExpiresAt ? ` until ${new Date(item.leaseExpiresAt * 1000).toISOString()}` : ''}\n`);
+  else process.stdout.write(`tracked ${item.containerId} on ${item.hostId}${until(item.leaseExpiresAt)}\n`);
+  return 0;
+}
+
+const OUTCOME_WORDS: Record<string, string> = {
+  unpaused: 'unpaused, running again',
+  'not-paused': 'was not paused (left as it was)',
+  gone: 'no longer on the engine',
+};
+
+/**
+ * `restore HOST ID` (S11): tracks a quarantined container again and has it unpaused now; when the
+ * agent cannot be reached now, the tracked item already protects it and the next run unpauses it.
+ */
+export async function restore(api: ApiClient, hostId: string, containerId: string, options: TrackOptions, json: boolean): Promise<number> {
+  const body = trackBody(options);
+  let answer;
+  try {
+    answer = await api.restore(hostId, containerId, body);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'not_quarantined') {
+      throw new ApiError(
+        `no container labelled ${containerId} is in quarantine on ${hostId}, so nothing was restored or tracked; \`clawbox-reaper reports --host ${hostId}\` shows what the last runs did (a removed container cannot be restored)`,
+        error.status,
+        error.code,
+      );
+    }
+    rethrowMissingHost(error, hostId, 'restore');
+  }
+  if (json) {
+    printJson(answer);
+    return 0;
+  }
+  const { tracked, restore: outcome } = answer;
+  const lines: string[] = [];
+  if (outcome.status === 'restored') {
+    lines.push(`restored ${containerId} on ${hostId}: tracked again${until(tracked.leaseExpiresAt)}${outcome.containers.length ? ' and unpaused now' : '; nothing was left in quarantine'}`);
+  } else {
+    lines.push(
+      `${containerId} on ${hostId} is tracked again${until(tracked.leaseExpiresAt)}, so no run removes it, but it was not unpaused now${outcome.error ? ` (${outcome.error})` : ''}; the next run of ${hostId} restores it`,
+    );
+  }
+  for (const c of outcome.containers) lines.push(`  ${c.dockerId.slice(0, 12)}  ${OUTCOME_WORDS[c.outcome] ?? c.outcome}${c.error ? `: ${c.error}` : ''}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 

@@ -4,7 +4,19 @@
  */
 import type { z } from 'zod';
 import { ErrorBody } from '../agent/contract.js';
-import { HostItem, HostList, ReapStarted, ReportPageBody, RunView, TrackedItem, TrackedList, type HostPutBody, type ReapStartBody, type TrackPutBody } from '../functions/api/contract.js';
+import {
+  HostItem,
+  HostList,
+  ReapStarted,
+  ReportPageBody,
+  RestoreAnswer,
+  RunView,
+  TrackedItem,
+  TrackedList,
+  type HostPutBody,
+  type ReapStartBody,
+  type TrackPutBody,
+} from '../functions/api/contract.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -61,11 +73,15 @@ export function createApiClient(options: ApiClientOptions) {
 
   return {
     listHosts: () => call('GET', '/v1/hosts', HostList),
+    getHost: (hostId: string) => call('GET', `/v1/hosts/${enc(hostId)}`, HostItem),
     putHost: (hostId: string, body: HostPutBody) => call('PUT', `/v1/hosts/${enc(hostId)}`, HostItem, body),
     deleteHost: (hostId: string) => call('DELETE', `/v1/hosts/${enc(hostId)}`, null),
     listTracked: (hostId: string, cursor?: string) => call('GET', `/v1/hosts/${enc(hostId)}/containers${cursor ? `?cursor=${enc(cursor)}` : ''}`, TrackedList),
     track: (hostId: string, containerId: string, body: TrackPutBody) => call('PUT', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}`, TrackedItem, body),
     untrack: (hostId: string, containerId: string) => call('DELETE', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}`, null),
+    /** S11: tracks the quarantined container again and unpauses it now (or at the host's next run). */
+    restore: (hostId: string, containerId: string, body: TrackPutBody) =>
+      call('POST', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}/restore`, RestoreAnswer, body),
     startReap: (body: ReapStartBody) => call('POST', '/v1/reaps', ReapStarted, body),
     getRun: (runId: string) => call('GET', `/v1/reaps/${enc(runId)}`, RunView),
     listReports: (query: Record<string, string | number | undefined>) => {

@@ -1,14 +1,15 @@
 /**
  * The operator CLI, `clawbox-reaper` (SPEC §7). This file only wires flags to the command modules
  * and maps failures to exit codes: 0 ok; 1 a host failed (or was capped) in a reap; 2 a usage or
- * configuration error; 3 the API could not be reached or refused the request.
+ * configuration error; 3 the API could not be reached or refused the request (an unknown host, a
+ * container not in quarantine).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { DockerUnreachableError } from '../agent/errors.js';
 import { parseDuration } from '../lib/duration.js';
 import { HostId } from '../lib/ids.js';
 import { deriveHostKey, InvalidKeyError } from '../lib/signing.js';
-import { addHost, listHosts, listReports, listTracked, removeHost, track, untrack } from './admin-commands.js';
+import { addHost, listHosts, listReports, listTracked, removeHost, repinHost, restore, track, untrack, type TrackOptions } from './admin-commands.js';
 import { ApiError } from './api-client.js';
 import { apiClientFor, DEFAULT_DATA_DIR, type GlobalOptions } from './context.js';
 import { UsageError } from './output.js';
@@ -67,10 +68,11 @@ program
   .description('Start an on-demand reap and follow it host by host.')
   .option('--host <id...>', 'only these hosts (repeatable); default every enabled host')
   .option('--dry-run', 'report what would be removed, touch nothing')
-  .option('--force', 'lift the maxReap safety cap for this run (S4)')
+  .option('--force', 'lift the safety guards (max reap, max reap percent, fleet max) for this run, on the hosts named with --host only (S4)')
+  .option('--now', 'remove orphans at once, without quarantine (S11)')
   .option('--no-wait', 'print the run id and return at once')
   .option('--timeout <duration>', 'how long to follow the run', '15m')
-  .action(async (options: { host?: string[]; dryRun?: boolean; force?: boolean; wait: boolean; timeout: string }, command: Command) => {
+  .action(async (options: { host?: string[]; dryRun?: boolean; force?: boolean; now?: boolean; wait: boolean; timeout: string }, command: Command) => {
     const g = globals(command);
     let timeoutMs: number;
     try {
@@ -94,7 +96,7 @@ program
     setExit(await listReports(apiClientFor(g), options, Boolean(g.json)));
   });
 
-const hosts = program.command('hosts').description('List, add or remove the Docker hosts the reaper reaps.');
+const hosts = program.command('hosts').description('List, add, re-pin or remove the Docker hosts the reaper reaps.');
 hosts
   .command('list', { isDefault: true })
   .description('List the registered hosts and their last reap.')
@@ -120,6 +122,13 @@ hosts
     setExit(await removeHost(apiClientFor(g), hostId, Boolean(g.json)));
   });
 hosts
+  .command('repin <hostId>')
+  .description("Unbind a host from its Docker engine (after the engine was replaced on purpose): the next run pins it to the engine its agent reports (S10).")
+  .action(async (hostId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await repinHost(apiClientFor(g), hostId, Boolean(g.json)));
+  });
+hosts
   .command('containers <hostId>')
   .description("List a host's tracked containers.")
   .action(async (hostId: string, _o, command: Command) => {
@@ -133,9 +142,20 @@ program
   .option('--docker-id <id>', 'protect only this Docker container under that id')
   .option('--owner <owner>', 'who owns it')
   .option('--lease <duration>', 'protect it only this long unless tracked again (e.g. 1h)')
-  .action(async (hostId: string, containerId: string, options: { dockerId?: string; owner?: string; lease?: string }, command: Command) => {
+  .action(async (hostId: string, containerId: string, options: TrackOptions, command: Command) => {
     const g = globals(command);
     setExit(await track(apiClientFor(g), hostId, containerId, options, Boolean(g.json)));
+  });
+
+program
+  .command('restore <hostId> <containerId>')
+  .description('Take a quarantined container back: track it again and unpause it now, or at the host\'s next run if its agent cannot be reached now (S11).')
+  .option('--docker-id <id>', 'protect only this Docker container under that id')
+  .option('--owner <owner>', 'who owns it')
+  .option('--lease <duration>', 'protect it only this long unless tracked again (e.g. 2h)')
+  .action(async (hostId: string, containerId: string, options: TrackOptions, command: Command) => {
+    const g = globals(command);
+    setExit(await restore(apiClientFor(g), hostId, containerId, options, Boolean(g.json)));
   });
 
 program

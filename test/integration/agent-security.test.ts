@@ -156,7 +156,7 @@ describe('S9: secrets never reach logs or reports', () => {
       store,
       masterKey: staticMasterKey(MASTER),
       logger: reaperLog.logger,
-      settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 0, stopTimeoutSeconds: 0, agentAttempts: 2, reportMarginMs: 1000 },
+      settings: { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, graceSeconds: 0, stopTimeoutSeconds: 0, agentAttempts: 2, reportMarginMs: 1000 },
     });
     const result = await reaper.run({ trigger: 'api', deadlineAt: Date.now() + 60_000 });
     const statuses = Object.fromEntries(result.hosts.map((h) => [h.hostId, h.status]));

@@ -55,7 +55,7 @@ beforeAll(async () => {
   await store.hosts.put(HOST, { agentUrl: await closedPortUrl(), enabled: true });
   await store.hosts.put('api-fuzz-off', { agentUrl: 'http://127.0.0.1:9', enabled: false });
   await store.tracked.track(HOST, 'keep-1', { owner: 'manager', leaseSeconds: 3600 });
-  const reaper = createReaper({ store, masterKey: staticMasterKey(randomBytes(32).toString('hex')), logger: apiLog.logger, settings: { ...DEFAULT_REAP_SETTINGS, agentAttempts: 1 } });
+  const reaper = createReaper({ store, masterKey: staticMasterKey(randomBytes(32).toString('hex')), logger: apiLog.logger, settings: { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, agentAttempts: 1 } });
   const api = createLocalApi({ store, token: TOKEN, logger: apiLog.logger, reaper, bodyLimitBytes: BODY_LIMIT });
   server = await serveJsonErrors({ fetch: api.app.fetch, hostname: '127.0.0.1', port: 0, logger: apiLog.logger });
   const address = server.address();

@@ -55,7 +55,7 @@ beforeAll(async () => {
     store,
     masterKey: staticMasterKey(MASTER),
     logger: reaperLog.logger,
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 1, reportMarginMs: 1000 },
+    settings: { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 1, reportMarginMs: 1000 },
   });
   // The local stack's wiring: the reaper function's own handler runs the on-demand event.
   const handler = createReaperHandler({ reaper, logger: reaperLog.logger });

@@ -68,7 +68,7 @@ describe('run deadline with a slow registry (S8)', () => {
       store: createStore({ client, prefix: dynamo.prefix }),
       masterKey: staticMasterKey(MASTER),
       logger: log.logger,
-      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: CONCURRENCY, reportMarginMs: MARGIN_MS, agentAttempts: 2, agentTimeoutMs: 60_000 },
+      settings: { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, hostConcurrency: CONCURRENCY, reportMarginMs: MARGIN_MS, agentAttempts: 2, agentTimeoutMs: 60_000 },
     });
     const runId = `deadline-${randomUUID()}`;
     const deadlineAt = Date.now() + DEADLINE_MS;
@@ -133,7 +133,7 @@ describe('run deadline with a slow registry (S8)', () => {
       store: createStore({ client, prefix: dynamo.prefix }),
       masterKey: staticMasterKey(MASTER),
       logger: log.logger,
-      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: CONCURRENCY, reportMarginMs: 1000, agentAttempts: 1 },
+      settings: { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, hostConcurrency: CONCURRENCY, reportMarginMs: 1000, agentAttempts: 1 },
     });
     const runId = `stuck-${randomUUID()}`;
     const deadlineAt = Date.now() + 3000;

@@ -41,7 +41,7 @@ const reaperLog = capturingLogger('info');
 let downUrl: string;
 
 function settings(overrides: Partial<ReapSettings> = {}): ReapSettings {
-  return { ...DEFAULT_REAP_SETTINGS, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 2, reportMarginMs: 1000, ...overrides };
+  return { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 2, reportMarginMs: 1000, ...overrides };
 }
 
 function makeReaper(options: { overrides?: Partial<ReapSettings>; store?: Store; masterKey?: MasterKeyProvider } = {}) {
