@@ -73,12 +73,16 @@ function wrap(operation: string, error: unknown): DockerOperationError {
 /** The engine's identity from its /info (S10). Exported for tests of the derivation. */
 export function engineIdFromInfo(kind: 'docker' | 'podman', info: { ID?: string; Name?: string; DockerRootDir?: string }): string {
   if (kind === 'docker') {
-    if (!info.ID) throw new DockerOperationError('info', undefined, 'info: the engine reported no ID');
-    return info.ID;
+    if (!info.ID || !info.DockerRootDir) throw new DockerOperationError('info', undefined, 'info: the engine reported no ID or data root');
+    // Docker 20.10 derives its ID from /etc/docker/key.json, shared by every engine on one machine
+    // (and by machines cloned from one image); the data root tells engines on one machine apart.
+    return `docker:${info.ID}/${sha256(info.DockerRootDir).slice(0, 16)}`;
   }
   if (!info.Name || !info.DockerRootDir) throw new DockerOperationError('info', undefined, 'info: Podman reported no host name or storage root');
-  return `podman:${createHash('sha256').update(`${info.Name}\n${info.DockerRootDir}`).digest('hex').slice(0, 32)}`;
+  return `podman:${sha256(`${info.Name}\n${info.DockerRootDir}`).slice(0, 32)}`;
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** dockerode options for a DOCKER_HOST value (Docker's own convention). */
 export function dockerOptionsFromHost(dockerHost: string): Docker.DockerOptions {
