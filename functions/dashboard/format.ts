@@ -60,14 +60,75 @@ export const runUrl = (runId: string, filters: Partial<Filters> = {}) => `${BASE
 export const reportUrl = (hostId: string, runId: string, filters: Partial<Filters> = {}) =>
   `${BASE}/hosts/${encodeURIComponent(hostId)}/runs/${encodeURIComponent(runId)}${query({ range: filters.range })}`;
 
-/** What went wrong in a report, in words: its error, or for a capped one why nothing was touched (S4). */
-export function reportProblem(report: { status: string; error?: string | undefined; maxReap?: number | null | undefined; counts: { orphans: number } | null }): string {
+/** Which guard capped a reap (S4), as the report carries it. */
+export interface CapInfo {
+  guard: 'max-reap' | 'max-reap-percent' | 'fleet-max-reap';
+  limit: number;
+  orphans: number;
+  labelled: number;
+}
+
+/** A cap in words: which guard fired and what it compared. */
+export function capText(cap: CapInfo): string {
+  switch (cap.guard) {
+    case 'max-reap':
+      return `capped by max-reap: ${cap.orphans} orphans > limit ${cap.limit} (of ${cap.labelled} labelled); nothing was touched`;
+    case 'max-reap-percent':
+      return `capped by max-reap-percent: ${cap.orphans} of ${cap.labelled} labelled are orphans, more than the ${cap.limit} allowed (REAPER_MAX_REAP_PERCENT); nothing was touched`;
+    case 'fleet-max-reap':
+      return `capped by fleet-max-reap: the run's REAPER_FLEET_MAX_REAP left this host ${cap.limit} removals for ${cap.orphans} orphans; nothing was touched`;
+  }
+}
+
+/** What to do about a cap (S4): the guards are there to stop a mass deletion, so look first. */
+export function capAdvice(cap: CapInfo, hostId: string): string {
+  switch (cap.guard) {
+    case 'max-reap':
+      return `Check the registry (clawbox-reaper hosts containers ${hostId}); then lift it for one run with clawbox-reaper reap --host ${hostId} --force, or raise the host's cap (clawbox-reaper hosts add ${hostId} --url … --max-reap N).`;
+    case 'max-reap-percent':
+      return `The registry may have been emptied or written under the wrong host id: check clawbox-reaper hosts containers ${hostId}. Lift it with clawbox-reaper reap --host ${hostId} --force, or raise REAPER_MAX_REAP_PERCENT.`;
+    case 'fleet-max-reap':
+      return `The run hit REAPER_FLEET_MAX_REAP: reap the remaining hosts by name (clawbox-reaper reap --host ${hostId}), or raise it.`;
+  }
+}
+
+/** What went wrong in a report, in words: its error, or for a capped one which guard fired (S4). */
+export function reportProblem(report: {
+  status: string;
+  error?: string | undefined;
+  maxReap?: number | null | undefined;
+  counts: { orphans: number } | null;
+  cap?: CapInfo | undefined;
+}): string {
   if (report.error !== undefined) return report.error;
   if (report.status === 'capped') {
+    if (report.cap !== undefined) return capText(report.cap);
     const orphans = report.counts?.orphans;
     return `capped: ${orphans ?? 'more'} orphans${typeof report.maxReap === 'number' ? ` > max reap ${report.maxReap}` : ''}; nothing was touched`;
   }
   return '';
+}
+
+/** A host whose clock is off by more than this is flagged (S12). */
+export const CLOCK_FLAG_MS = 5000;
+
+/** `+7.2 s` / `-0.3 s`: the agent's clock minus the control plane's. */
+export function formatOffset(ms: number): string {
+  return `${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(1)} s`;
+}
+
+/** How much of an engine id a table shows; the whole one is in the tooltip and on the host page. */
+export const shortEngine = (engineId: string) => engineId.slice(0, 12);
+
+/**
+ * When a quarantined container is removed (S11): `removed after 2026-05-01 14:05:00 UTC (in 8 min)`,
+ * or once that time is past, that the next run removes it if it is still an orphan.
+ */
+export function removalText(removeAfter: string, nowMs: number): string {
+  const at = Date.parse(removeAfter);
+  if (Number.isNaN(at)) return `removed after ${removeAfter}`;
+  if (at > nowMs) return `removed after ${formatInstant(at)} (${ago(removeAfter, nowMs)})`;
+  return `removed after ${formatInstant(at)} (due ${ago(removeAfter, nowMs)}: the next run removes it if it is still an orphan)`;
 }
 
 /** A run id is a UUID; its first block is enough to tell runs apart on screen (the link and tooltip have it whole). */

@@ -54,6 +54,9 @@ td.when { white-space:nowrap; } .when small, small.muted { color:var(--muted); d
 .badge.bad { color:var(--bad); background:var(--bad-bg); border-color:#f3b4ae; }
 .badge.dry { color:var(--dry); background:var(--dry-bg); border-color:#bccbea; }
 .badge.none { color:var(--muted); background:#eef1f5; }
+.badge.quar { color:#8a5a00; background:#fff4d6; border-color:#f0d58a; }
+small.why { display:block; color:var(--bad); max-width:340px; word-break:break-word; margin-top:2px; }
+.bad-text { color:var(--bad); font-weight:650; }
 .note { background:#fff8e1; border:1px solid #f0d58a; border-radius:6px; padding:8px 12px; margin:10px 0; }
 .note.bad { background:var(--bad-bg); border-color:#f3b4ae; }
 dl.meta { display:grid; grid-template-columns:max-content 1fr; gap:4px 18px; background:var(--card); border:1px solid var(--line); border-radius:6px; padding:12px 16px; margin:8px 0; }

@@ -160,12 +160,14 @@ export function createHostReaper(deps: HostReapDeps) {
   }
 
   async function command(host: Host, ctx: RunContext, masterKey: string, prepared: Prepared | undefined): Promise<Verdict> {
+    // What the binding step learnt is this host's outcome, whenever it comes back.
+    if (prepared && 'verdict' in prepared) return prepared.verdict;
     if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: NOT_REACHED, attempts: 0 };
 
     // S10 and S2: who the engine is, and an anchor taken before the snapshot.
     let known: { identity: Identity; measuredOffsetMs: number; binding: Binding; attempts: number };
-    if (prepared && 'verdict' in prepared) return prepared.verdict;
-    if (prepared) known = { ...prepared, attempts: 1 };
+    // `attempts` counts reap commands sent (S6 retries), not the identity call before them.
+    if (prepared) known = { ...prepared, attempts: 0 };
     else {
       const identified = await identify(host, ctx, masterKey);
       if ('verdict' in identified) return identified.verdict;
@@ -179,7 +181,7 @@ export function createHostReaper(deps: HostReapDeps) {
               engineId,
               message: `the agent reports engine ${engineId}, but this host is pinned to ${host.engineId}; nothing was touched. If the engine was replaced on purpose, re-pin: clawbox-reaper hosts repin ${host.hostId}`,
             };
-      known = { ...identified, binding };
+      known = { ...identified, attempts: 0, binding };
     }
     const { identity, measuredOffsetMs, binding } = known;
     const seen = { engineId: identity.engineId, clockOffsetMs: measuredOffsetMs };

@@ -120,10 +120,8 @@ export function createReaper(deps: ReaperDeps): Reaper {
    * Identifies the run's unpinned hosts (in parallel, bounded), decides their binding together,
    * and pins those that may be pinned. A pin that loses a race to another run's is refused too.
    */
-  async function bindUnpinned(selected: readonly Host[], all: readonly Host[], ctx: RunContext, masterKey: string): Promise<Map<string, Prepared>> {
+  async function bindUnpinned(unpinned: readonly Host[], all: readonly Host[], ctx: RunContext, masterKey: string): Promise<Map<string, Prepared>> {
     const out = new Map<string, Prepared>();
-    const unpinned = selected.filter((h) => h.engineId === undefined);
-    if (unpinned.length === 0) return out;
     const limit = pLimit(deps.settings.hostConcurrency);
     const found = await Promise.all(unpinned.map((host) => limit(async () => ({ host, result: await identify(host, ctx, masterKey) }))));
     const reported = new Map<string, string>();
@@ -203,9 +201,12 @@ export function createReaper(deps: ReaperDeps): Reaper {
         // Nothing is removed on a dry run; a forced run has its guards lifted for the hosts it names.
         budget: dryRun || force ? undefined : new FleetBudget(deps.settings.fleetMaxReap),
       };
-      // S10: every unpinned host is identified and pinned (or refused) before any host's command,
-      // so two unpinned hosts on one engine are seen together.
-      const prepared = typeof masterKey === 'string' ? await bindUnpinned(selected, all, ctx, masterKey) : new Map<string, Prepared>();
+      // S10: the run's unpinned hosts are identified together and pinned (or refused) before any
+      // of them gets a command, so two unpinned hosts on one engine are seen together. Pinned
+      // hosts do not wait for this: a hung unpinned agent must not hold up the fleet (S8).
+      const unpinned = selected.filter((h) => h.engineId === undefined);
+      const binding: Promise<Map<string, Prepared>> =
+        typeof masterKey === 'string' && unpinned.length > 0 ? bindUnpinned(unpinned, all, ctx, masterKey) : Promise.resolve(new Map<string, Prepared>());
       const limit = pLimit(deps.settings.hostConcurrency);
       const jobs = [
         ...selected.map((host) => ({ host, ctx })),
@@ -223,7 +224,11 @@ export function createReaper(deps: ReaperDeps): Reaper {
       const take = (i: number, options?: { notReached: true }) => {
         const job = jobs[i];
         if (job === undefined || outcomes[i] !== undefined) return undefined;
-        outcomes[i] = reapHost(job.host, job.ctx, { ...options, prepared: prepared.get(job.host.hostId) });
+        const { host } = job;
+        outcomes[i] =
+          options?.notReached || host.engineId !== undefined
+            ? reapHost(host, job.ctx, options)
+            : binding.then((prepared) => reapHost(host, job.ctx, { prepared: prepared.get(host.hostId) }));
         if (--untaken === 0) allTaken();
         return outcomes[i];
       };

@@ -33,3 +33,43 @@ export async function startBlackHole(): Promise<{ url: string; connections: () =
     },
   };
 }
+
+/**
+ * Agents that answer only GET /v1/identity (each host its own engine, a valid anchor) and never
+ * answer anything else: a fleet whose commands hang after the identity step. Host H's agent URL
+ * is `${url}/h/H`.
+ */
+export async function startIdentityOnlyAgents(masterKey: string): Promise<{ url: string; urlFor(hostId: string): string; commands(): number; close(): Promise<void> }> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const { issueAnchor } = await import('../../agent/anchor.js');
+  const { decodeKey, deriveHostKey } = await import('../../lib/signing.js');
+  const hung = new Set<import('node:http').ServerResponse>();
+  let commands = 0;
+  const server = createHttpServer((req, res) => {
+    const match = /^\/h\/([^/]+)\/v1\/identity$/.exec(req.url ?? '');
+    if (!match || req.method !== 'GET') {
+      commands++;
+      hung.add(res);
+      req.resume();
+      return;
+    }
+    const hostId = match[1] ?? '';
+    const nowMs = Date.now();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ hostId, engineId: `identity-only-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(decodeKey(deriveHostKey(masterKey, hostId)), nowMs) }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no TCP port');
+  const url = `http://127.0.0.1:${address.port}`;
+  return {
+    url,
+    urlFor: (hostId) => `${url}/h/${hostId}`,
+    commands: () => commands,
+    async close() {
+      for (const res of hung) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { createReaper } from '../../functions/reaper/run.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
-import { closedPortUrl, startBlackHole } from '../helpers/net.js';
+import { closedPortUrl, startIdentityOnlyAgents } from '../helpers/net.js';
 import { delayCalls, recordCompletions } from '../helpers/sdk-middleware.js';
 
 const MASTER = randomBytes(32).toString('hex');
@@ -26,8 +26,9 @@ const READ_DELAY_MS = 8000;
 let dynamo: TestDynamo;
 let store: Store;
 let engine: Engine;
+let engine2: Engine;
+let identityOnly: Awaited<ReturnType<typeof startIdentityOnlyAgents>>;
 const agents: TestAgent[] = [];
-let hole: Awaited<ReturnType<typeof startBlackHole>>;
 
 /** Fast reads: a real agent and closed ports. Slow reads: a real agent and the rest, on a hung server. */
 const FAST_AGENT = 'dl-fast-agent';
@@ -38,22 +39,25 @@ const slowIds = [SLOW_AGENT, ...Array.from({ length: HOSTS - fastIds.length - 1 
 beforeAll(async () => {
   dynamo = await startDynalite({ prefix: 'dl-' });
   store = createStore({ client: dynamo.client, prefix: dynamo.prefix });
-  engine = await startEngine();
+  // One engine per host record (S10: two records on one engine are refused).
+  [engine, engine2] = await Promise.all([startEngine(), startEngine()]);
   agents.push(await startTestAgent({ dockerHost: engine.dockerHost, hostId: FAST_AGENT, masterKey: MASTER }));
-  agents.push(await startTestAgent({ dockerHost: engine.dockerHost, hostId: SLOW_AGENT, masterKey: MASTER }));
-  hole = await startBlackHole();
+  agents.push(await startTestAgent({ dockerHost: engine2.dockerHost, hostId: SLOW_AGENT, masterKey: MASTER }));
+  // The slow hosts answer the identity step, so what is cut off is their registry read.
+  identityOnly = await startIdentityOnlyAgents(MASTER);
   const down = await closedPortUrl();
   await store.hosts.put(FAST_AGENT, { agentUrl: agents[0]!.url, enabled: true });
   await store.hosts.put(SLOW_AGENT, { agentUrl: agents[1]!.url, enabled: true });
   for (const id of fastIds.slice(1)) await store.hosts.put(id, { agentUrl: down, enabled: true });
-  for (const id of slowIds.slice(1)) await store.hosts.put(id, { agentUrl: hole.url, enabled: true });
+  for (const id of slowIds.slice(1)) await store.hosts.put(id, { agentUrl: identityOnly.urlFor(id), enabled: true });
   for (const id of [...fastIds, ...slowIds]) await store.tracked.track(id, `${id}-kept`);
 });
 
 afterAll(async () => {
   await Promise.allSettled(agents.map((agent) => agent.close()));
-  await hole?.close();
+  await identityOnly?.close();
   await engine?.stop();
+  await engine2?.stop();
   await dynamo?.close();
 });
 
@@ -109,11 +113,12 @@ describe('run deadline with a slow registry (S8)', () => {
       // A fast host reached in time got its real verdict.
       const fastReached = reports.filter((r) => fastIds.includes(r.hostId) && !notReached.includes(r));
       for (const r of fastReached) expect(r.status).toBe(r.hostId === FAST_AGENT ? 'ok' : 'unreachable');
-      expect(delay.delayed()).toBe(CONCURRENCY);
+      // Each slow host's tracked and quarantine reads (made together) were held.
+      expect(delay.delayed()).toBe(CONCURRENCY * 2);
 
-      // No command reached a host whose read was slow: the hung server saw no connection, and the
-      // slow host's real agent logged nothing about this run.
-      expect(hole.connections()).toBe(0);
+      // No command reached a host whose read was slow: past the identity step the slow hosts'
+      // server saw no request, and the slow host's real agent logged nothing about this run.
+      expect(identityOnly.commands()).toBe(0);
       expect(agents[1]!.logLines.some((l) => l.includes(runId))).toBe(false);
 
       // lastReap, a convenience copy, is not written past the work deadline.

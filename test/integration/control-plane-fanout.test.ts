@@ -41,7 +41,7 @@ const reaperLog = capturingLogger('info');
 let downUrl: string;
 
 function settings(overrides: Partial<ReapSettings> = {}): ReapSettings {
-  return { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 2, reportMarginMs: 1000, ...overrides };
+  return { ...DEFAULT_REAP_SETTINGS, quarantineSeconds: 0, maxReapPercent: 100, leaseSkewSeconds: 0, graceSeconds: GRACE_SECONDS, stopTimeoutSeconds: 1, agentAttempts: 2, reportMarginMs: 1000, ...overrides };
 }
 
 function makeReaper(options: { overrides?: Partial<ReapSettings>; store?: Store; masterKey?: MasterKeyProvider } = {}) {
@@ -318,6 +318,11 @@ describe('control plane fan-out over real agents', () => {
       REAPER_GRACE_SECONDS: String(GRACE_SECONDS),
       REAPER_STOP_TIMEOUT_SECONDS: '1',
       REAPER_AGENT_ATTEMPTS: '1',
+      // S12: an agent call must not outlast the grace.
+      REAPER_AGENT_TIMEOUT_SECONDS: '1',
+      REAPER_QUARANTINE_SECONDS: '0',
+      REAPER_MAX_REAP_PERCENT: '100',
+      REAPER_LEASE_SKEW_SECONDS: '0',
       REAPER_LOG_LEVEL: 'silent',
     };
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));

@@ -3,9 +3,9 @@ import type { FC } from 'hono/jsx';
 import { RANGES, bucketize, matchesStatus, isFailing, summarizeRuns, totals, totalsByHost, type StatusFilter, type TimeWindow } from '../aggregate.js';
 import { BarChart } from '../charts.js';
 import type { FleetData } from '../data.js';
-import { ago, bucketLabel, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortId } from '../format.js';
+import { ago, bucketLabel, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortEngine, shortId } from '../format.js';
 import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
-import { CapNote, RunsTable } from './parts.js';
+import { CapNote, lastReapWhy, RunsTable } from './parts.js';
 
 export interface FleetPageProps {
   data: FleetData;
@@ -15,8 +15,15 @@ export interface FleetPageProps {
   signedIn: boolean;
 }
 
+/** Longest reason shown in a fleet row; the whole one is in its tooltip and on the host page. */
+const MAX_WHY_CHARS = 240;
+
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
 export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, signedIn }) => {
   const reports = data.reports.items;
+  const byRun = new Map(reports.map((r) => [`${r.hostId}#${r.runId}`, r]));
+  const reportOf = (hostId: string, runId: string) => byRun.get(`${hostId}#${runId}`);
   const sum = totals(reports);
   const byHost = totalsByHost(reports);
   const buckets = bucketize(reports, window);
@@ -85,6 +92,7 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
               const last = host.lastReap;
               const inRange = byHost.get(host.hostId);
               const failing = last !== undefined && isFailing(last.status);
+              const why = lastReapWhy(host, reportOf);
               return (
                 <tr class={failing ? 'failing' : ''} data-host={host.hostId}>
                   <td>
@@ -93,6 +101,15 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
                     </a>
                     {host.enabled ? null : <span class="badge none"> disabled</span>}
                     <small class="muted mono">{host.agentUrl}</small>
+                    {host.engineId === undefined ? (
+                      <small class="muted engine" data-engine="">
+                        engine: unpinned
+                      </small>
+                    ) : (
+                      <small class="muted mono engine" data-engine={host.engineId} title={host.engineId}>
+                        {`engine ${shortEngine(host.engineId)}`}
+                      </small>
+                    )}
                   </td>
                   <td>
                     {last ? (
@@ -101,6 +118,11 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
                       </a>
                     ) : (
                       <StatusBadge status={undefined} />
+                    )}
+                    {why === undefined ? null : (
+                      <small class="why" title={why}>
+                        {clip(why, MAX_WHY_CHARS)}
+                      </small>
                     )}
                   </td>
                   <td class="when">

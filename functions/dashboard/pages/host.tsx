@@ -4,9 +4,9 @@ import { RANGES, bucketize, matchesStatus, totals, type StatusFilter, type TimeW
 import { BarChart, type ChartGroup } from '../charts.js';
 import type { HostData } from '../data.js';
 import { MAX_TRACKED_SHOWN } from '../data.js';
-import { ago, bucketLabel, fleetUrl, formatDuration, formatInstant, hostUrl, reportProblem, reportUrl, runUrl, shortId } from '../format.js';
+import { ago, bucketLabel, CLOCK_FLAG_MS, fleetUrl, formatDuration, formatInstant, formatOffset, hostUrl, reportProblem, reportUrl, runUrl, shortId } from '../format.js';
 import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
-import { CapNote } from './parts.js';
+import { CapNote, lastReapWhy } from './parts.js';
 import type { ReportItem } from '../../store/schemas.js';
 
 /** Up to this many runs in the range, the chart has one group of bars per run; beyond, per time bucket. */
@@ -49,6 +49,8 @@ export const HostPage: FC<HostPageProps> = ({ hostId, data, window, status, nowM
   const chart = hostChartGroups(reports, window);
   const filters = { range: window.range, status };
   const last = host?.lastReap;
+  const why = host === undefined ? undefined : lastReapWhy(host, (h, runId) => reports.find((r) => r.hostId === h && r.runId === runId));
+  const clockOff = last?.clockOffsetMs !== undefined && Math.abs(last.clockOffsetMs) > CLOCK_FLAG_MS;
 
   return (
     <Layout title={`Host ${hostId}`} signedIn={signedIn}>
@@ -65,6 +67,17 @@ export const HostPage: FC<HostPageProps> = ({ hostId, data, window, status, nowM
           <dd>{host.enabled ? 'yes' : 'no (never reaped)'}</dd>
           <dt>max reap</dt>
           <dd>{host.maxReap === undefined ? 'the default (REAPER_MAX_REAP)' : String(host.maxReap)}</dd>
+          <dt>engine</dt>
+          {host.engineId === undefined ? (
+            <dd id="host-engine">unpinned: the next run pins it to the engine its agent reports</dd>
+          ) : (
+            <dd id="host-engine">
+              <span class="mono" data-engine={host.engineId}>
+                {host.engineId}
+              </span>
+              {host.enginePinnedAt === undefined ? null : <small class="muted" id="host-pinned">{`pinned ${formatInstant(host.enginePinnedAt)} (${ago(host.enginePinnedAt, nowMs)}); re-pin with clawbox-reaper hosts repin ${hostId} if the engine was replaced on purpose`}</small>}
+            </dd>
+          )}
           <dt>last reap</dt>
           <dd>
             {last ? (
@@ -80,7 +93,20 @@ export const HostPage: FC<HostPageProps> = ({ hostId, data, window, status, nowM
             ) : (
               <StatusBadge status={undefined} />
             )}
+            {why === undefined ? null : (
+              <small class="why" id="host-why">
+                {why}
+              </small>
+            )}
           </dd>
+          {last?.clockOffsetMs === undefined ? null : (
+            <>
+              <dt>agent clock</dt>
+              <dd id="host-clock" class={clockOff ? 'bad-text' : ''}>
+                {`${formatOffset(last.clockOffsetMs)} off the control plane's${clockOff ? ` (more than ${CLOCK_FLAG_MS / 1000} s: check the host's time sync)` : ''}`}
+              </dd>
+            </>
+          )}
           <dt>registered</dt>
           <dd>{formatInstant(host.createdAt)}</dd>
         </dl>

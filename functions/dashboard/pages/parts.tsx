@@ -1,9 +1,28 @@
 /** Pieces shared by several pages. */
 import type { FC } from 'hono/jsx';
-import type { RangeKey, RunSummary } from '../aggregate.js';
-import { ago, formatInstant, hostUrl, runUrl, shortId } from '../format.js';
+import { isFailing, type RangeKey, type RunSummary } from '../aggregate.js';
+import { ago, formatInstant, hostUrl, reportProblem, runUrl, shortId } from '../format.js';
+import type { Host, ReportItem } from '../../store/schemas.js';
 import { Num } from '../layout.js';
 import { MAX_DASHBOARD_REPORTS } from '../data.js';
+
+/**
+ * Why a host's last reap went wrong, in a line: the error the control plane recorded (with its
+ * code, e.g. engine_mismatch), or for a capped one the guard that fired (from the run's report,
+ * when it is among the reports read for the page).
+ */
+export function lastReapWhy(host: Host, reportOf: (hostId: string, runId: string) => ReportItem | undefined): string | undefined {
+  const last = host.lastReap;
+  if (last === undefined || !isFailing(last.status)) return undefined;
+  const code = last.errorCode === undefined ? '' : `${last.errorCode}: `;
+  if (last.error !== undefined) return `${code}${last.error}`;
+  if (last.status === 'capped') {
+    const report = reportOf(host.hostId, last.runId);
+    if (report !== undefined) return reportProblem(report);
+    return `capped: ${last.counts?.orphans ?? 'too many'} orphans; nothing was touched (the report says which guard fired)`;
+  }
+  return last.errorCode;
+}
 
 /** Said whenever a page's sums leave reports out. */
 export const CapNote: FC<{ capped: boolean; count: number }> = ({ capped, count }) =>

@@ -27,7 +27,7 @@ export const RunPage: FC<RunPageProps> = ({ runId, reports, range, nowMs, signed
       </p>
       <h1 class="mono">{runId}</h1>
       <p class="sub">
-        {`Started ${formatInstant(startedAt)} (${ago(startedAt, nowMs)}) · trigger ${first?.trigger ?? '?'}${first?.dryRun ? ' · dry run' : ''}${first?.force ? ' · forced (maxReap lifted)' : ''}`}
+        {`Started ${formatInstant(startedAt)} (${ago(startedAt, nowMs)}) · trigger ${first?.trigger ?? '?'}${first?.dryRun ? ' · dry run' : ''}${first?.force ? ' · forced (guards lifted)' : ''}`}
         {declared !== undefined && declared > reports.length ? ` · ${reports.length} of ${declared} hosts have reported so far` : ''}
       </p>
       <div class="tiles">
