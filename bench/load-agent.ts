@@ -63,6 +63,10 @@ export async function loadAgent(options: { url: string; hostKey: Buffer; hostId:
     return { 'x-reaper-timestamp': String(timestamp), 'x-reaper-signature': sign(options.hostKey, { timestamp, method, path, body }), ...(body ? { 'content-type': 'application/json' } : {}) };
   };
 
+  // One anchor for the whole load (valid 10 min on the agent's clock; these are dry runs).
+  const identityPath = '/v1/identity';
+  const identity = (await (await fetch(options.url + identityPath, { headers: signed('GET', identityPath, '') })).json()) as { anchor: string };
+
   const one = async () => {
     const pick = random();
     let route: Route;
@@ -81,7 +85,7 @@ export async function loadAgent(options: { url: string; hostKey: Buffer; hostId:
       route = replay ? 'reap-replay' : 'reap';
       path = '/v1/reap';
       const runId = replay ? finishedRunIds[Math.floor(random() * finishedRunIds.length)]! : `load-${randomUUID()}`;
-      const body = JSON.stringify({ runId, hostId: options.hostId, tracked: [], snapshotAt: new Date(Date.now() - 1000).toISOString(), graceSeconds: 0, stopTimeoutSeconds: 0, maxReap: null, dryRun: true });
+      const body = JSON.stringify({ runId, hostId: options.hostId, tracked: [], snapshotAt: new Date(Date.now() - 1000).toISOString(), graceSeconds: 0, stopTimeoutSeconds: 0, maxReap: null, dryRun: true, anchor: identity.anchor });
       init = { method: 'POST', headers: signed('POST', path, body), body };
     }
     const t0 = performance.now();
