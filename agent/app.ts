@@ -27,12 +27,15 @@ export interface AgentAppDeps {
   /** Serve /metrics without a signature (for a Prometheus scraper on a trusted network). */
   publicMetrics?: boolean;
   now?: () => number;
+  /** A monotonic clock (ms); default performance.now(). */
+  monotonic?: () => number;
 }
 
 const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
 export function createAgentApp(deps: AgentAppDeps) {
   const now = deps.now ?? Date.now;
+  const mono = deps.monotonic ?? (() => performance.now());
   const runs = deps.runs ?? new RunRegistry();
   // The replay memory (S6) lives in this process: a command signed wholly before it started may
   // be a replay of one an earlier process already carried out, so it is refused. The control
@@ -70,7 +73,7 @@ export function createAgentApp(deps: AgentAppDeps) {
   app.get(AGENT_PATHS.identity, signed, async (c) => {
     const engineId = await engineIdOrUnavailable(deps.docker);
     const agentTimeMs = now();
-    const body: Identity = { hostId: deps.hostId, engineId, clockOffsetMs: c.get('clockOffsetMs'), agentTimeMs, anchor: issueAnchor(deps.hostKey, agentTimeMs) };
+    const body: Identity = { hostId: deps.hostId, engineId, clockOffsetMs: c.get('clockOffsetMs'), agentTimeMs, anchor: issueAnchor(deps.hostKey, agentTimeMs, mono()) };
     return c.json(body);
   });
 
@@ -139,12 +142,16 @@ export function createAgentApp(deps: AgentAppDeps) {
     if (signedAtMs + 1000 <= startedAtMs) {
       throw conflict('signed_before_start', 'the command was signed before this agent started (a possible replay); send a freshly signed one');
     }
-    let anchorMs: number;
-    try {
-      anchorMs = verifyAnchor(deps.hostKey, request.anchor, now());
-    } catch (error) {
-      if (error instanceof AnchorError) throw error.code === 'bad_anchor' ? badRequest(error.code, error.message) : conflict(error.code, error.message);
-      throw error;
+    // A retry of a run this agent knows gets that run's report (S6) whatever its anchor: a
+    // retry's fresh refusal would hide what the first attempt did.
+    let anchorMs = 0;
+    if (!runs.knows(request.runId)) {
+      try {
+        anchorMs = verifyAnchor(deps.hostKey, request.anchor, now(), mono());
+      } catch (error) {
+        if (error instanceof AnchorError) throw error.code === 'bad_anchor' ? badRequest(error.code, error.message) : conflict(error.code, error.message);
+        throw error;
+      }
     }
     const { report, replayed } = await runs.run(request.runId, async () => {
       // S10: the engine is asked before anything is listed; another engine than the pinned one touches nothing.

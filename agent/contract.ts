@@ -35,7 +35,7 @@ export const EngineId = z.string().min(1).max(256);
  * reading when the control plane asked, before it took its snapshot. The agent judges age against
  * it on its own clock, so neither clock lag nor delivery delay can shrink the grace (S2, S12).
  */
-export const Anchor = z.string().regex(/^v1\.\d{1,15}\.[0-9a-f]{64}$/, 'must be an anchor from GET /v1/identity');
+export const Anchor = z.string().regex(/^v1\.\d{1,15}\.\d{1,15}\.[0-9a-f]{16}\.[0-9a-f]{64}$/, 'must be an anchor from GET /v1/identity');
 
 /** The proportional guard (S4 extended): capped when orphans > percent% of labelled and ≥ min. */
 export const PercentGuard = z.strictObject({
@@ -50,6 +50,8 @@ export const QuarantineRef = z.strictObject({
   dockerId: DockerId,
   /** When its quarantine began, on the control plane's clock (the snapshotAt of that run). */
   since: Instant,
+  /** The quarantine paused it (true) or left it stopped (false); absent: not known. */
+  paused: z.boolean().optional(),
 });
 export type QuarantineRef = z.infer<typeof QuarantineRef>;
 

@@ -43,8 +43,11 @@ export function planQuarantine(
   }
   const since = quarantineIndex(records);
 
+  const stale = staleRecords(records);
   for (const container of plan.orphans) {
-    const sinceMs = since(container);
+    // A record the container no longer matches (someone unpaused or started it since, e.g. a
+    // restore whose record delete was lost) starts a new quarantine rather than count the old one.
+    const sinceMs = stale(container) ? undefined : since(container);
     if (sinceMs === undefined) {
       if (quarantineSeconds === 0) out.remove.push({ container });
       else out.quarantine.push(container);
@@ -56,6 +59,16 @@ export function planQuarantine(
     if (sinceMs !== undefined) out.restore.push({ container, sinceMs });
   }
   return out;
+}
+
+/**
+ * True when the quarantine paused a container that is no longer paused: someone let it run again
+ * (a restore, an operator), so its old record no longer describes a frozen orphan.
+ */
+function staleRecords(records: readonly QuarantineRef[] | undefined): (c: LabelledContainer) => boolean {
+  const paused = new Set<string>();
+  for (const record of records ?? []) if (record.paused === true) paused.add(`${record.dockerId}\n${record.clawboxId}`);
+  return (c) => c.state !== 'paused' && paused.has(`${c.dockerId}\n${c.clawboxId}`);
 }
 
 /**

@@ -144,7 +144,8 @@ export function createReapService(deps: ReapServiceDeps) {
       for (const r of removals) {
         const sinceMs = removedSince.get(r.container.dockerId);
         // A due container whose removal failed keeps its quarantine record: the next run tries again.
-        const extra = r.action === 'failed' && sinceMs !== undefined ? window(sinceMs) : {};
+        // Its removal thawed it first (agent/reap.ts), so the record no longer says paused.
+        const extra = r.action === 'failed' && sinceMs !== undefined ? { ...window(sinceMs), paused: false } : {};
         containers.push(entry(r.container, r.action, { ...extra, ...(r.error === undefined ? {} : { error: r.error }) }));
         if (r.stopped) counts.stopped++;
       }

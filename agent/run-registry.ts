@@ -31,6 +31,11 @@ export class RunRegistry {
     }
   }
 
+  /** This run is in flight or finished here: a command for it is a retry (S6). */
+  knows(runId: string): boolean {
+    return this.finished.has(runId) || this.inFlight?.runId === runId;
+  }
+
   /** True while a reap is running (graceful shutdown waits for it). */
   get busy(): Promise<unknown> | undefined {
     return this.inFlight?.promise;

@@ -49,7 +49,7 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       // One engine per simulated host; the anchor is the real agent's (agent/anchor.ts).
       if (match[2] === '/v1/identity') {
         const nowMs = Date.now();
-        return reply(200, { hostId, engineId: `engine-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(key, nowMs) } satisfies Identity);
+        return reply(200, { hostId, engineId: `engine-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(key, nowMs, performance.now()) } satisfies Identity);
       }
       const parsed = ReapRequest.safeParse(JSON.parse(body));
       if (!parsed.success || parsed.data.hostId !== hostId) return reply(400, { error: { code: 'validation_failed', message: 'bad command' } });

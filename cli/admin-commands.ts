@@ -1,12 +1,12 @@
 /** `hosts`, `track`, `untrack`, `restore` and `reports`: thin views over the API, tables or --json. */
 import type { TrackPutBody } from '../functions/api/contract.js';
+import { shortEngine } from '../functions/dashboard/format.js';
 import { parseDuration } from '../lib/duration.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { printJson, table, UsageError } from './output.js';
 
-/** How much of an engine id a table shows (Docker's are long; the start tells them apart). */
-export const ENGINE_CHARS = 12;
-export const shortEngine = (engineId: string | undefined): string => (engineId === undefined ? 'unpinned' : engineId.slice(0, ENGINE_CHARS));
+/** A host's engine in a table (S10): shortened (the whole id is in --json), or `unpinned`. */
+export const engineColumn = (engineId: string | undefined): string => (engineId === undefined ? 'unpinned' : shortEngine(engineId));
 
 export async function listHosts(api: ApiClient, json: boolean): Promise<number> {
   const { hosts } = await api.listHosts();
@@ -15,7 +15,7 @@ export async function listHosts(api: ApiClient, json: boolean): Promise<number> 
     process.stdout.write(
       table(
         ['HOST', 'AGENT', 'ENABLED', 'MAX REAP', 'ENGINE', 'LAST REAP', 'STATUS', 'REMOVED'],
-        hosts.map((h) => [h.hostId, h.agentUrl, h.enabled ? 'yes' : 'no', h.maxReap, shortEngine(h.engineId), h.lastReap?.at, h.lastReap?.status, h.lastReap?.counts?.removed]),
+        hosts.map((h) => [h.hostId, h.agentUrl, h.enabled ? 'yes' : 'no', h.maxReap, engineColumn(h.engineId), h.lastReap?.at, h.lastReap?.status, h.lastReap?.counts?.removed]),
       ),
     );
   return 0;

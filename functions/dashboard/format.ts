@@ -117,8 +117,15 @@ export function formatOffset(ms: number): string {
   return `${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(1)} s`;
 }
 
-/** How much of an engine id a table shows; the whole one is in the tooltip and on the host page. */
-export const shortEngine = (engineId: string) => engineId.slice(0, 12);
+/**
+ * An engine id short enough for a table: its first 12 and last 8 characters. Both ends matter:
+ * Docker's ids (`docker:<ID>/<data-root hash>`) of engines on one machine share the whole start
+ * (the ID comes from a key file they share) and differ only at the end, while engines on
+ * different machines may share the end (the same data root) and differ at the start.
+ */
+export function shortEngine(engineId: string): string {
+  return engineId.length <= 24 ? engineId : `${engineId.slice(0, 12)}…${engineId.slice(-8)}`;
+}
 
 /**
  * When a quarantined container is removed (S11): `removed after 2026-05-01 14:05:00 UTC (in 8 min)`,

@@ -200,7 +200,7 @@ export function createHostReaper(deps: HostReapDeps) {
     try {
       [tracked, quarantine] = await Promise.all([
         store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000), { abortSignal: ctx.signal, leaseSkewSeconds: settings.leaseSkewSeconds }),
-        store.quarantine.list(host.hostId, { abortSignal: ctx.signal }).then((entries) => entries.map((e) => ({ clawboxId: e.clawboxId, dockerId: e.dockerId, since: e.since }))),
+        store.quarantine.list(host.hostId, { abortSignal: ctx.signal }).then((entries) => entries.map((e) => ({ clawboxId: e.clawboxId, dockerId: e.dockerId, since: e.since, paused: e.paused }))),
       ]);
     } catch (error) {
       // S5: a failed or partial read never becomes a command. One cut short by the work deadline
@@ -247,8 +247,9 @@ export function createHostReaper(deps: HostReapDeps) {
         return { ...sent, engineId: report.engineId, status: report.status, attempts, agentReport: report };
       } catch (error) {
         const status = error instanceof AgentCallError && error.code === 'engine_mismatch' ? 'refused' : failureStatus(error);
-        // The reap was refused before it started: the grant was not used.
-        if (error instanceof AgentCallError && error.httpStatus !== undefined && error.httpStatus < 500) used = 0;
+        // Refused before it started, on the first attempt: the grant was not used. After an
+        // attempt whose outcome is unknown (network error, 5xx, timeout), it stays spent (S4).
+        if (attempts <= 1 && error instanceof AgentCallError && error.httpStatus !== undefined && error.httpStatus < 500) used = 0;
         const note = status === 'timeout' ? '; the agent may still finish this run, its log has the outcome' : '';
         return { ...sent, status, error: `${describe(error)}${note}`, ...codeOf(error), attempts };
       }
@@ -269,7 +270,11 @@ export function createHostReaper(deps: HostReapDeps) {
     for (const c of report.containers) {
       if (c.quarantinedAt === undefined || c.action === 'removed' || c.action === 'vanished' || c.action === 'restored') continue;
       keep.add(c.dockerId);
-      if (!existing.has(c.dockerId)) put.push({ dockerId: c.dockerId, clawboxId: c.clawboxId, since: c.quarantinedAt, paused: c.paused ?? false });
+      const prior = existing.get(c.dockerId);
+      // A quarantine begun afresh (new since) or a changed pause state replaces the record.
+      if (prior === undefined || prior.since !== c.quarantinedAt || (c.paused !== undefined && prior.paused !== c.paused)) {
+        put.push({ dockerId: c.dockerId, clawboxId: c.clawboxId, since: c.quarantinedAt, paused: c.paused ?? prior?.paused ?? false });
+      }
     }
     const remove = before.filter((r) => !keep.has(r.dockerId)).map((r) => r.dockerId);
     if (put.length === 0 && remove.length === 0) return undefined;

@@ -56,7 +56,7 @@ export async function startIdentityOnlyAgents(masterKey: string): Promise<{ url:
     const hostId = match[1] ?? '';
     const nowMs = Date.now();
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ hostId, engineId: `identity-only-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(decodeKey(deriveHostKey(masterKey, hostId)), nowMs) }));
+    res.end(JSON.stringify({ hostId, engineId: `identity-only-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(decodeKey(deriveHostKey(masterKey, hostId)), nowMs, performance.now()) }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

@@ -1,34 +1,58 @@
 /**
  * The operator's view, end to end: `clawbox-reaper local` started as its own process on temp dirs
  * and ports against a private engine, driven by the real CLI; then a restart that must keep the
- * audit trail. Plus the CLI's answers to bad flags, an unreachable API and an unreachable engine.
+ * audit trail. Plus the CLI's answers to bad flags, an unreachable API and an unreachable engine;
+ * engine pinning and re-pinning (S10, a second engine standing in for a replaced one), the guards'
+ * advice (S4), and quarantine, restore and `reap --now` (S11).
+ *
+ * The CLI under test is this checkout's source, bundled into a private directory the way
+ * `npm run build` bundles it (dist/ may be older than the source, and other runs may rebuild it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existingIds, makeContainers } from '../helpers/containers.js';
+import { shortEngine } from '../../functions/dashboard/format.js';
+import { existingIds, makeContainers, stateOf } from '../helpers/containers.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 
-const BIN = join(process.cwd(), 'bin', 'clawbox-reaper.js');
+let BIN: string;
+let buildDir: string;
 let engine: Engine;
+/** A second engine: the "replaced" engine of the re-pin test. */
+let engine2: Engine | undefined;
+/** The engine the local stack's agent serves now. */
+let current: Engine;
 let dir: string;
 let local: { child: ChildProcess; apiUrl: string; stderr: () => string } | undefined;
 
+/**
+ * Quarantine off (S11) so that the reaps below remove at once, as the first tests expect; the test
+ * of quarantine itself restarts the stack with it on. The grace is 0, so the agent call's time
+ * limit needs no adjusting (S12).
+ */
 function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: engine.dockerHost, REAPER_GRACE_SECONDS: '0', REAPER_STOP_TIMEOUT_SECONDS: '1', REAPER_LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_HOST: current.dockerHost,
+    REAPER_GRACE_SECONDS: '0',
+    REAPER_STOP_TIMEOUT_SECONDS: '1',
+    REAPER_QUARANTINE_SECONDS: '0',
+    REAPER_LOG_LEVEL: 'warn',
+  };
   delete env.REAPER_API_TOKEN;
   delete env.REAPER_MASTER_KEY;
   delete env.REAPER_API_URL;
   return env;
 }
 
-async function startLocal(): Promise<NonNullable<typeof local>> {
+async function startLocal(env: NodeJS.ProcessEnv = {}): Promise<NonNullable<typeof local>> {
   const child = spawn(process.execPath, [BIN, 'local', '--data-dir', join(dir, 'data'), '--api-listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0', '--host-id', 'test-host', '--interval', '1h'], {
     cwd: dir,
-    env: baseEnv(),
+    env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -59,17 +83,40 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
 const api = () => ['--api', local!.apiUrl, '--data-dir', join(dir, 'data')];
 
 beforeAll(async () => {
-  if (!existsSync(join(process.cwd(), 'dist', 'cli.js'))) spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  // Inside the project, so the bundle's bare imports resolve from its node_modules (as dist/'s do).
+  mkdirSync(join(process.cwd(), '.tmp'), { recursive: true });
+  buildDir = mkdtempSync(join(process.cwd(), '.tmp', 'cli-test-'));
+  await build({
+    bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning',
+    entryPoints: { cli: 'cli/main.ts' }, outdir: buildDir, splitting: true, chunkNames: 'cli-chunks/[name]-[hash]', packages: 'external',
+  });
+  BIN = join(buildDir, 'cli.js');
   engine = await startEngine();
+  current = engine;
   dir = mkdtempSync(join(tmpdir(), 'cr-local-'));
   local = await startLocal();
 });
 
 afterAll(async () => {
   await stopLocal();
+  await engine2?.stop();
   await engine?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
+  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
 });
+
+interface HostJson {
+  hostId: string;
+  agentUrl: string;
+  maxReap?: number;
+  engineId?: string;
+  enginePinnedAt?: string;
+}
+const hostsJson = () => JSON.parse(cli(['hosts', '--json', ...api()]).stdout) as HostJson[];
+const testHost = () => hostsJson().find((h) => h.hostId === 'test-host')!;
+/** Every report of the audit trail (the local stack keeps few). */
+const allReports = () => JSON.parse(cli(['reports', '--json', '--limit', '1000', ...api()]).stdout) as { runId: string; hostId: string }[];
+
 
 describe('clawbox-reaper local + CLI', () => {
   it('keeps its secrets in the data dir, readable by the owner only', () => {
@@ -155,10 +202,167 @@ describe('clawbox-reaper local + CLI', () => {
   });
 
   it('prints help for every command', () => {
-    for (const command of ['local', 'agent', 'reap', 'reports', 'hosts', 'track', 'untrack', 'agent-key']) {
-      const help = cli([command, '--help']);
+    for (const command of ['local', 'agent', 'reap', 'reports', 'hosts', 'hosts repin', 'track', 'untrack', 'restore', 'agent-key']) {
+      const help = cli([...command.split(' '), '--help']);
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toContain('Usage: clawbox-reaper');
     }
+    expect(cli(['reap', '--help']).stdout).toMatch(/--now\s+remove orphans at once, without quarantine/);
   });
 });
+
+describe('engines, guards and quarantine through the CLI (S10, S4, S11)', () => {
+  it('lists each host\'s engine; `hosts repin` unpins it and the next run pins it again', () => {
+    const before = testHost();
+    expect(before.engineId).toBeDefined();
+    const listing = cli(['hosts', ...api()]);
+    expect(listing.stdout).toMatch(/^HOST\s+AGENT\s+ENABLED\s+MAX REAP\s+ENGINE\s+/);
+    expect(listing.stdout).toMatch(new RegExp(`test-host\\s+\\S+\\s+yes\\s+-\\s+${escape(shortEngine(before.engineId!))}\\s`));
+
+    const repin = cli(['hosts', 'repin', 'test-host', ...api()]);
+    expect(repin.code, repin.stderr).toBe(0);
+    expect(repin.stdout).toContain(`host test-host unpinned from engine ${before.engineId}`);
+    expect(repin.stdout).toContain('the next run pins it to the engine its agent reports');
+    const after = testHost();
+    expect(after.engineId).toBeUndefined();
+    expect(after.enginePinnedAt).toBeUndefined();
+    // Nothing else changed.
+    const { engineId: _e, enginePinnedAt: _p, updatedAt: _u, ...kept } = before as HostJson & { updatedAt?: string };
+    expect(after).toMatchObject(kept);
+    expect(cli(['hosts', ...api()]).stdout).toMatch(/test-host\s+\S+\s+yes\s+-\s+unpinned\s/);
+
+    const again = cli(['hosts', 'repin', 'test-host', ...api()]);
+    expect(again.stdout).toContain('was not pinned to an engine');
+
+    expect(cli(['reap', '--dry-run', ...api()]).code).toBe(0);
+    expect(testHost().engineId).toBe(before.engineId);
+
+    const missing = cli(['hosts', 'repin', 'nobody', ...api()]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('host nobody is not registered, so there is nothing to re-pin');
+    expect(hostsJson().map((h) => h.hostId)).toEqual(['test-host']);
+  });
+
+  it('refuses `reap --force` without --host itself (exit 2) and starts no run; the API refuses it too', async () => {
+    const before = allReports().length;
+    const forced = cli(['reap', '--force', ...api()]);
+    expect(forced.code).toBe(2);
+    expect(forced.stderr).toContain('--force lifts the guards only for hosts you name: add --host ID');
+    expect(forced.stderr).not.toContain('started');
+    await sleep(500);
+    expect(allReports().length).toBe(before);
+    const token = (await import('node:fs')).readFileSync(join(dir, 'data', 'api-token'), 'utf8').trim();
+    const direct = await fetch(`${local!.apiUrl}/v1/reaps`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"force":true}' });
+    expect(direct.status).toBe(400);
+    expect(((await direct.json()) as { error: { code: string } }).error.code).toBe('force_needs_hosts');
+    expect(allReports().length).toBe(before);
+  });
+
+  it('prints which guard capped a host and what to do next, and `reap --host H --force` then reaps it', async () => {
+    // kept-1 is tracked; four untracked: 4 of 5 labelled are orphans, more than half (S4 extended).
+    const orphans = await makeContainers(current.docker, ['cap-1', 'cap-2', 'cap-3', 'cap-4'].map((clawboxId) => ({ clawboxId })));
+    await sleep(2_100);
+    const percent = cli(['reap', ...api()]);
+    expect(percent.code).toBe(1);
+    expect(percent.stdout).toMatch(/test-host\s+capped\s+5\s+1\s+4\s/);
+    expect(percent.stdout).toContain('test-host: capped by max-reap-percent: 4 of 5 labelled containers are orphans, more than the 2 allowed; nothing was touched.');
+    expect(percent.stdout).toContain('The registry may have been emptied or written under the wrong host id: check `clawbox-reaper hosts containers test-host`.');
+    expect(percent.stdout).toContain('`clawbox-reaper reap --host test-host --force`, or raise REAPER_MAX_REAP_PERCENT');
+    expect(percent.stderr).toContain('test-host: capped, 0 removed of 4 orphans [max-reap-percent]');
+    for (const o of orphans) expect(await stateOf(current.docker, o.id), o.clawboxId).toBe('running');
+
+    // A per-host cap below the orphans: the max-reap guard, which fires first.
+    const { agentUrl } = testHost();
+    expect(cli(['hosts', 'add', 'test-host', '--url', agentUrl, '--max-reap', '2', ...api()]).code).toBe(0);
+    const count = cli(['reap', ...api()]);
+    expect(count.code).toBe(1);
+    expect(count.stdout).toContain('test-host: capped by max-reap: 4 orphans of 5 labelled, more than the limit of 2; nothing was touched.');
+    expect(count.stdout).toContain('Check the registry first (`clawbox-reaper hosts containers test-host`)');
+    expect(count.stdout).toContain(`\`clawbox-reaper reap --host test-host --force\`, or raise the host's cap: \`clawbox-reaper hosts add test-host --url ${agentUrl} --max-reap N\``);
+    for (const o of orphans) expect(await stateOf(current.docker, o.id), o.clawboxId).toBe('running');
+    // The cap is still the host's own after `hosts add`, and the engine pin survived it.
+    expect(testHost()).toMatchObject({ maxReap: 2, engineId: expect.any(String) });
+
+    const forced = cli(['reap', '--host', 'test-host', '--force', ...api()]);
+    expect(forced.code, forced.stdout + forced.stderr).toBe(0);
+    expect(forced.stdout).toMatch(/test-host\s+ok\s+5\s+1\s+4\s+0\s+4\s+0/);
+    expect(forced.stdout).not.toContain('capped');
+    const ids = await existingIds(current.docker);
+    for (const o of orphans) expect(ids.has(o.id), o.clawboxId).toBe(false);
+    expect(cli(['hosts', 'add', 'test-host', '--url', agentUrl, ...api()]).code).toBe(0);
+    expect(testHost().maxReap).toBeUndefined();
+  });
+
+  it('refuses a host whose engine changed (engine_mismatch) with the error and the repin hint; after `hosts repin` it is reaped again', async () => {
+    const pinned = testHost().engineId!;
+    // The host's engine "replaced": the stack's agent now serves another engine.
+    engine2 = await startEngine();
+    expect(await stopLocal()).toBe(0);
+    current = engine2;
+    local = await startLocal();
+    const [stray] = await makeContainers(current.docker, [{ clawboxId: 'stray-1' }]);
+    await sleep(2_100);
+
+    const refused = cli(['reap', ...api()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/test-host\s+refused\s/);
+    expect(refused.stdout).toMatch(new RegExp(`test-host: refused \\(engine_mismatch\\): the agent reports engine \\S+, but this host is pinned to ${escape(pinned)}; nothing was touched`));
+    expect(refused.stdout).toContain('clawbox-reaper hosts repin test-host');
+    expect(await stateOf(current.docker, stray!.id)).toBe('running');
+    expect(testHost().engineId).toBe(pinned);
+
+    expect(cli(['hosts', 'repin', 'test-host', ...api()]).code).toBe(0);
+    const reaped = cli(['reap', ...api()]);
+    expect(reaped.code, reaped.stdout + reaped.stderr).toBe(0);
+    expect(reaped.stdout).toMatch(/test-host\s+ok\s+1\s+0\s+1\s+0\s+1\s+0/);
+    expect(await stateOf(current.docker, stray!.id)).toBeUndefined();
+    const repinned = testHost().engineId;
+    expect(repinned).toBeDefined();
+    expect(repinned).not.toBe(pinned);
+    // Two engines on one machine: the listing's short ids still tell them apart.
+    expect(shortEngine(repinned!)).not.toBe(shortEngine(pinned));
+    expect(cli(['hosts', ...api()]).stdout).toContain(` ${shortEngine(repinned!)} `);
+  });
+
+  it('quarantines orphans by default, `restore` unpauses one now, and `reap --now` removes the rest at once', async () => {
+    expect(await stopLocal()).toBe(0);
+    local = await startLocal({ REAPER_QUARANTINE_SECONDS: '600' });
+    const [q1, q2] = await makeContainers(current.docker, [{ clawboxId: 'q-1' }, { clawboxId: 'q-2' }]);
+    await sleep(2_100);
+
+    const reap = cli(['reap', ...api()]);
+    expect(reap.code, reap.stdout + reap.stderr).toBe(0);
+    expect(reap.stdout).toMatch(/^HOST\s+STATUS\s+LABELLED\s+TRACKED\s+ORPHANS\s+YOUNG\s+REMOVED\s+FAILED\s+QUARANTINED\s+RESTORED\s+TIME/);
+    expect(reap.stdout).toMatch(/test-host\s+ok\s+2\s+0\s+2\s+0\s+0\s+0\s+2\s+0\s/);
+    expect(reap.stderr).toContain('test-host: ok, 0 removed of 2 orphans, 2 quarantined');
+    expect(await stateOf(current.docker, q1!.id)).toBe('paused');
+    expect(await stateOf(current.docker, q2!.id)).toBe('paused');
+
+    const restored = cli(['restore', 'test-host', 'q-1', '--lease', '2h', '--owner', 'ops', ...api()]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/^restored q-1 on test-host: tracked again until \S+ and unpaused now\n/);
+    expect(restored.stdout).toContain(`${q1!.id.slice(0, 12)}  unpaused, running again`);
+    expect(await stateOf(current.docker, q1!.id)).toBe('running');
+    const tracked = JSON.parse(cli(['hosts', 'containers', 'test-host', '--json', ...api()]).stdout) as { containerId: string; owner?: string; leaseExpiresAt?: number }[];
+    const item = tracked.find((t) => t.containerId === 'q-1')!;
+    expect(item.owner).toBe('ops');
+    expect(Math.abs(item.leaseExpiresAt! - (Date.now() / 1000 + 7200))).toBeLessThan(60);
+
+    const none = cli(['restore', 'test-host', 'never-quarantined', ...api()]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain('no container labelled never-quarantined is in quarantine on test-host, so nothing was restored or tracked');
+    const again = cli(['restore', 'test-host', 'q-1', '--json', ...api()]);
+    expect(again.code).toBe(3);
+
+    const now = cli(['reap', '--now', ...api()]);
+    expect(now.code, now.stdout + now.stderr).toBe(0);
+    expect(now.stderr).toContain('removing at once, no quarantine');
+    expect(now.stdout).toMatch(/test-host\s+ok\s+2\s+1\s+1\s+0\s+1\s+0\s+0\s+0\s/);
+    expect(await stateOf(current.docker, q2!.id)).toBeUndefined();
+    expect(await stateOf(current.docker, q1!.id)).toBe('running');
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

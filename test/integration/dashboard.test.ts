@@ -3,7 +3,9 @@
  * API app as the local stack serves it, over HTTP on 127.0.0.1, with dynalite and real reports:
  * the real reaper against a real agent on a private Docker engine (one removal made to fail
  * with markup in its error), a real unreachable host, plus reports written with the store for
- * statuses a private engine cannot produce on demand (capped) and older times.
+ * older times and a capped report of an agent that does not name its guard. Then real runs with
+ * the default quarantine (S11), a per-host cap (S4), and a second host record on the same engine
+ * reaped by a control plane whose clock lags (S10, S12), for what the pages say about each.
  *
  * Most pages are read with JavaScript disabled: the dashboard has none and must not need it.
  * Every number checked on a page is recomputed from the store, not from the page.
@@ -22,6 +24,7 @@ import type { ReapReport } from '../../agent/contract.js';
 import { handle } from 'hono/aws-lambda';
 import { createApiFromEnv } from '../../functions/api.js';
 import { createLocalApi, type LocalApi } from '../../functions/api/local.js';
+import { formatInstant, shortEngine } from '../../functions/dashboard/format.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { createReaperHandler } from '../../functions/reaper/handler.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
@@ -109,7 +112,8 @@ beforeAll(async () => {
     store,
     masterKey: staticMasterKey(MASTER),
     logger: reaperLog.logger,
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 1, stopTimeoutSeconds: 1, agentAttempts: 1, agentTimeoutMs: 20_000, reportMarginMs: 1000 },
+    // Removed at once (no quarantine, S11), and 3 orphans of 4 labelled are not a mass deletion here (S4).
+    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 1, stopTimeoutSeconds: 1, agentAttempts: 1, agentTimeoutMs: 20_000, reportMarginMs: 1000, quarantineSeconds: 0, maxReapPercent: 100 },
   });
   realRunId = randomUUID();
   await reaper.run({ runId: realRunId, trigger: 'api', hosts: [ENGINE_HOST, DOWN_HOST], deadlineAt: Date.now() + 60_000 });
@@ -138,7 +142,7 @@ beforeAll(async () => {
     hostId: XSS_HOST, runId: xssRunId, trigger: 'api', status: 'unreachable', error: `agent said ${MARKUP}`, startedAt: new Date(now - 30 * 60_000).toISOString(),
     finishedAt: new Date(now - 30 * 60_000).toISOString(), durationMs: 3, dryRun: false, force: false, attempts: 2,
   });
-  await store.hosts.recordLastReap(XSS_HOST, { runId: xssRunId, at: xss.finishedAt, status: 'unreachable', counts: null });
+  await store.hosts.recordLastReap(XSS_HOST, { runId: xssRunId, at: xss.finishedAt, status: 'unreachable', counts: null, error: `agent said ${MARKUP}` });
 
   const handler = createReaperHandler({ reaper, logger: reaperLog.logger });
   api = createLocalApi({ store, token: TOKEN, logger: apiLog.logger, invoke: (event) => handler(event, { getRemainingTimeInMillis: () => 60_000 }) });
@@ -435,7 +439,9 @@ describe('pages', () => {
       expect(cells[0]).toBe(container.clawboxId);
       expect(cells[1]).toBe(container.dockerId.slice(0, 12));
       expect(cells[4]).toContain(container.action);
-      expect(cells[5]).toBe(container.error ?? '');
+      // Removed at once: never in quarantine (S11).
+      expect(cells[5]).toBe('–');
+      expect(cells[6]).toBe(container.error ?? '');
     }
     for (const name of ['labelled', 'tracked', 'orphans', 'young', 'stopped', 'removed', 'vanished', 'failed'] as const) {
       expect(await page.locator(`#counts-table td[data-count="${name}"]`).textContent(), name).toBe(String(report.counts?.[name]));
@@ -451,7 +457,7 @@ describe('pages', () => {
     const dialogs: string[] = [];
     try {
       await signIn(await context.newPage(), `${base}/dashboard`, TOKEN);
-      for (const path of [`/dashboard/hosts/${XSS_HOST}`, `/dashboard/runs/${xssRunId}`, `/dashboard/hosts/${XSS_HOST}/runs/${xssRunId}`]) {
+      for (const path of ['/dashboard', `/dashboard/hosts/${XSS_HOST}`, `/dashboard/runs/${xssRunId}`, `/dashboard/hosts/${XSS_HOST}/runs/${xssRunId}`]) {
         const page = await context.newPage();
         page.on('dialog', (dialog) => {
           dialogs.push(dialog.message());
@@ -480,6 +486,143 @@ describe('pages', () => {
     expect((await page.goto(`${base}/dashboard/nowhere`))?.status()).toBe(404);
     const response = await fetch(`${base}/dashboard`, { redirect: 'manual' });
     expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+  });
+});
+
+describe('engines, guards, quarantine and clocks on the pages (S10, S4, S11, S12)', () => {
+  const TWIN_HOST = 'dash-twin';
+  let twin: TestAgent | undefined;
+  let quarantineRunId: string;
+  let guardRunId: string;
+  let twinRunId: string;
+  let quarantinedId: string;
+  const settings = { ...DEFAULT_REAP_SETTINGS, graceSeconds: 1, stopTimeoutSeconds: 1, agentAttempts: 1, agentTimeoutMs: 20_000, reportMarginMs: 1000 };
+
+  beforeAll(async () => {
+    quarantinedId = (await makeContainer(engine!.docker, { clawboxId: 'dash-q-1', kind: 'running', runLabel: RUN_LABEL })).id;
+    await sleep(3000);
+    // The default settings now: an orphan is paused for 10 minutes before it is removed (S11).
+    expect(settings.quarantineSeconds).toBe(600);
+    const reaper = createReaper({ store, masterKey: staticMasterKey(MASTER), logger: reaperLog.logger, settings });
+    quarantineRunId = randomUUID();
+    await reaper.run({ runId: quarantineRunId, trigger: 'api', hosts: [ENGINE_HOST], deadlineAt: Date.now() + 60_000 });
+
+    // The same orphans against a per-host cap of 1: capped by max-reap (S4), nothing touched.
+    await store.hosts.put(ENGINE_HOST, { agentUrl: agent!.url, enabled: true, maxReap: 1 });
+    guardRunId = randomUUID();
+    await reaper.run({ runId: guardRunId, trigger: 'api', hosts: [ENGINE_HOST], deadlineAt: Date.now() + 60_000 });
+
+    // A second host record on the same engine (S10), reaped by a control plane whose clock is 10 s
+    // behind the agent's (S12): refused engine_claimed, and the agent's clock flagged.
+    twin = await startTestAgent({ dockerHost: engine!.dockerHost, hostId: TWIN_HOST, masterKey: MASTER });
+    await store.hosts.put(TWIN_HOST, { agentUrl: twin.url, enabled: true });
+    const lagging = createReaper({ store, masterKey: staticMasterKey(MASTER), logger: reaperLog.logger, settings, now: () => Date.now() - 10_000 });
+    twinRunId = randomUUID();
+    await lagging.run({ runId: twinRunId, trigger: 'api', hosts: [TWIN_HOST], deadlineAt: Date.now() + 60_000 });
+  });
+
+  afterAll(async () => {
+    await twin?.close();
+  });
+
+  const reportOf = async (runId: string, hostId: string) => (await store.reports.reportsForRun(runId)).find((r) => r.hostId === hostId)!;
+
+  it('the real runs: orphans paused into quarantine, then capped by max-reap, and the twin record refused', async () => {
+    const quarantined = await reportOf(quarantineRunId, ENGINE_HOST);
+    expect(quarantined.status).toBe('ok');
+    expect(quarantined.counts).toMatchObject({ removed: 0, quarantined: 2 });
+    // The one whose removal failed in the first run was stopped then: left as it is, not paused.
+    expect(quarantined.containers.map((c) => [c.clawboxId, c.action, c.paused]).sort()).toEqual([
+      ['dash-fail-1', 'quarantined', false],
+      ['dash-q-1', 'quarantined', true],
+    ]);
+    expect(await stateOf(engine!.docker, quarantinedId)).toBe('paused');
+    const capped = await reportOf(guardRunId, ENGINE_HOST);
+    expect(capped.status).toBe('capped');
+    expect(capped.cap).toEqual({ guard: 'max-reap', limit: 1, orphans: 2, labelled: 3 });
+    const refused = await reportOf(twinRunId, TWIN_HOST);
+    expect(refused).toMatchObject({ status: 'refused', errorCode: 'engine_claimed', clockFlag: true });
+    expect(refused.clockOffsetMs).toBeGreaterThan(5000);
+    expect((await store.hosts.get(TWIN_HOST))?.engineId).toBeUndefined();
+  });
+
+  it('the fleet: each host\'s engine or "unpinned", and why a failing last reap failed', async () => {
+    const page = await open('/dashboard?range=24h');
+    const engineHost = (await store.hosts.get(ENGINE_HOST))!;
+    expect(engineHost.engineId).toBeDefined();
+    const engineCell = page.locator(`#hosts-table tr[data-host="${ENGINE_HOST}"] .engine`);
+    expect(await engineCell.textContent()).toBe(`engine ${shortEngine(engineHost.engineId!)}`);
+    expect(await engineCell.getAttribute('title')).toBe(engineHost.engineId);
+    for (const hostId of [DOWN_HOST, TWIN_HOST]) expect(await page.locator(`#hosts-table tr[data-host="${hostId}"] .engine`).textContent(), hostId).toBe('engine: unpinned');
+    expect(await page.locator(`#hosts-table tr[data-host="${ENGINE_HOST}"] .why`).textContent()).toBe('capped by max-reap: 2 orphans > limit 1 (of 3 labelled); nothing was touched');
+    // A long reason is cut on the fleet page; its tooltip (and the host page) has it whole.
+    const twinWhy = page.locator(`#hosts-table tr[data-host="${TWIN_HOST}"] .why`);
+    const full = `engine_claimed: engine ${engineHost.engineId} is pinned to host ${ENGINE_HOST}; two host records on one engine would reap each other's containers, so nothing was touched. Point this host at its own engine, or remove one of the records`;
+    expect(await twinWhy.getAttribute('title')).toBe(full);
+    const shown = (await twinWhy.textContent())!;
+    expect(shown.length).toBeLessThanOrEqual(240);
+    expect(full.startsWith(shown.endsWith('…') ? shown.slice(0, -1) : shown)).toBe(true);
+    // The down host's error, as the reaper recorded it.
+    const down = (await store.hosts.get(DOWN_HOST))!;
+    expect(down.lastReap?.error).toBeDefined();
+    expect(await page.locator(`#hosts-table tr[data-host="${DOWN_HOST}"] .why`).textContent()).toBe(down.lastReap!.error);
+  });
+
+  it('a host: its engine and when it was pinned, why its last reap failed, and a flagged clock', async () => {
+    const host = (await store.hosts.get(ENGINE_HOST))!;
+    const page = await open(`/dashboard/hosts/${ENGINE_HOST}`);
+    expect(await page.locator('#host-engine [data-engine]').textContent()).toBe(host.engineId);
+    expect(await page.locator('#host-pinned').textContent()).toContain(`pinned ${formatInstant(host.enginePinnedAt!)}`);
+    expect(await page.locator('#host-why').textContent()).toContain('capped by max-reap');
+    expect(await page.locator('#host-clock').getAttribute('class')).toBe('');
+
+    const twinPage = await open(`/dashboard/hosts/${TWIN_HOST}`);
+    expect(await twinPage.locator('#host-engine').textContent()).toContain('unpinned');
+    expect(await twinPage.locator('#host-why').textContent()).toContain('engine_claimed');
+    expect(await twinPage.locator('#host-clock').getAttribute('class')).toBe('bad-text');
+    expect(await twinPage.locator('#host-clock').textContent()).toMatch(/^\+\d+\.\d s off the control plane's \(more than 5 s/);
+  });
+
+  it('a report: each quarantined container\'s time left until removal, the new counts, the engine and the clock', async () => {
+    const report = await reportOf(quarantineRunId, ENGINE_HOST);
+    const page = await open(`/dashboard/hosts/${ENGINE_HOST}/runs/${quarantineRunId}`);
+    for (const c of report.containers) {
+      expect(Date.parse(c.removeAfter!) - Date.parse(c.quarantinedAt!)).toBe(600_000);
+      const cells = await texts(page.locator(`#containers-table tr[data-container="${c.clawboxId}"]`));
+      expect(cells[4]).toContain('quarantined');
+      // About 10 minutes left: the run was moments ago.
+      expect(cells[5]).toMatch(new RegExp(`^removed after ${formatInstant(c.removeAfter!)} \\(in (9|10) min\\)`));
+      expect(cells[5]).toContain(`quarantined since ${formatInstant(c.quarantinedAt!)}`);
+      expect(cells[5]).toContain(c.paused ? 'paused (frozen, nothing lost)' : 'not running: left as it was');
+    }
+    for (const name of ['quarantined', 'restored', 'removed'] as const) {
+      expect(await page.locator(`#counts-table td[data-count="${name}"]`).textContent(), name).toBe(String(report.counts?.[name]));
+    }
+    expect(await page.locator('#report-engine').textContent()).toBe(report.engineId);
+    expect(await page.locator('#report-clock').getAttribute('data-flag')).toBe('false');
+    expect(await page.locator('#report-cap').count()).toBe(0);
+  });
+
+  it('a capped report: the guard, its limit and what it compared, and what to do next', async () => {
+    const report = await reportOf(guardRunId, ENGINE_HOST);
+    const page = await open(`/dashboard/hosts/${ENGINE_HOST}/runs/${guardRunId}`);
+    for (const key of ['guard', 'limit', 'orphans', 'labelled'] as const) {
+      expect(await page.locator(`#report-cap [data-cap="${key}"]`).textContent(), key).toBe(String(report.cap![key]));
+    }
+    expect(await page.locator('#report-error').textContent()).toContain('capped by max-reap: 2 orphans > limit 1');
+    expect(await page.locator('#cap-advice').textContent()).toContain(`clawbox-reaper reap --host ${ENGINE_HOST} --force`);
+    const run = await open(`/dashboard/runs/${guardRunId}`);
+    expect(await run.locator(`#run-table tr[data-host="${ENGINE_HOST}"] td.err`).textContent()).toBe('capped by max-reap: 2 orphans > limit 1 (of 3 labelled); nothing was touched');
+  });
+
+  it('a refused report: the binding\'s error and code, and the clock flagged in red', async () => {
+    const report = await reportOf(twinRunId, TWIN_HOST);
+    const page = await open(`/dashboard/hosts/${TWIN_HOST}/runs/${twinRunId}`);
+    expect(await page.locator('#report-error').textContent()).toContain(`engine_claimed · ${report.error}`);
+    const clock = page.locator('#report-clock');
+    expect(await clock.getAttribute('data-flag')).toBe('true');
+    expect(await clock.evaluate((el) => getComputedStyle(el).color)).toBe('rgb(180, 35, 24)');
+    expect(await page.locator('#report-engine').textContent()).toBe(report.engineId);
   });
 });
 

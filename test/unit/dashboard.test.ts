@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import type { ReapReport } from '../../agent/contract.js';
 import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, windowFor } from '../../functions/dashboard/aggregate.js';
 import { BarChart, chartMax, labelStride, niceScale } from '../../functions/dashboard/charts.js';
-import { bucketLabel, formatInstant, reportProblem } from '../../functions/dashboard/format.js';
+import { bucketLabel, formatInstant, formatOffset, removalText, reportProblem } from '../../functions/dashboard/format.js';
 import { hostChartGroups, MAX_RUNS_CHARTED_ONE_BY_ONE } from '../../functions/dashboard/pages/host.js';
+import { lastReapWhy } from '../../functions/dashboard/pages/parts.js';
+import { ReportPage } from '../../functions/dashboard/pages/report.js';
 import { createSessionValue, safeNext, SESSION_SECONDS, tokenMatches, verifySessionValue } from '../../functions/dashboard/session.js';
 import { buildReportItem, type ReportInput } from '../../functions/store/index.js';
-import type { ReportItem, ReportStatus } from '../../functions/store/schemas.js';
+import type { Host, ReportItem, ReportStatus } from '../../functions/store/schemas.js';
 
 const NOW = Date.parse('2026-03-10T12:34:56.000Z');
 const HOUR = 3_600_000;
@@ -204,5 +206,89 @@ describe('session', () => {
     expect(safeNext('/dashboard/hosts/h-1?range=7d')).toBe('/dashboard/hosts/h-1?range=7d');
     for (const bad of ['https://evil.example/', '//evil.example/dashboard', '/dashboard//evil', '/dashboardx', '/v1/hosts', '/dashboard/\\evil', '/dashboard/a b', 'javascript:alert(1)', undefined, 42])
       expect(safeNext(bad), String(bad)).toBe('/dashboard');
+  });
+});
+
+describe('guards, quarantine, engines and clocks on the pages (S4, S10, S11, S12)', () => {
+  const MIN = 60_000;
+  const at = new Date(NOW - 2 * MIN).toISOString();
+  const cappedReport = (cap: NonNullable<ReapReport['cap']>) =>
+    buildReportItem(
+      {
+        hostId: 'h-cap', runId: 'run-00000009', trigger: 'api', status: 'capped', startedAt: at, finishedAt: at, durationMs: 5, dryRun: false, force: false, attempts: 1, maxReap: 100,
+        agentReport: {
+          runId: 'run-00000009', hostId: 'h-cap', engineId: 'engine-unit', clockOffsetMs: 0, status: 'capped', cap, startedAt: at, finishedAt: at, durationMs: 5, dryRun: false,
+          counts: { labelled: cap.labelled, tracked: 0, orphans: cap.orphans, young: 0, stopped: 0, removed: 0, vanished: 0, failed: 0, quarantined: 0, restored: 0 },
+          containers: [],
+        },
+      },
+      { ttlDays: 90, nowMs: NOW },
+    );
+
+  it('names the guard that capped a report and what it compared', () => {
+    expect(reportProblem(cappedReport({ guard: 'max-reap', limit: 10, orphans: 30, labelled: 31 }))).toBe('capped by max-reap: 30 orphans > limit 10 (of 31 labelled); nothing was touched');
+    expect(reportProblem(cappedReport({ guard: 'max-reap-percent', limit: 2, orphans: 4, labelled: 5 }))).toContain('capped by max-reap-percent: 4 of 5 labelled are orphans, more than the 2 allowed');
+    expect(reportProblem(cappedReport({ guard: 'fleet-max-reap', limit: 3, orphans: 8, labelled: 9 }))).toContain('REAPER_FLEET_MAX_REAP left this host 3 removals for 8 orphans');
+  });
+
+  it('says when a quarantined container is removed, relative to now', () => {
+    expect(removalText(new Date(NOW + 8 * MIN).toISOString(), NOW)).toBe('removed after 2026-03-10 12:42:56 UTC (in 8 min)');
+    expect(removalText(new Date(NOW - 3 * MIN).toISOString(), NOW)).toBe('removed after 2026-03-10 12:31:56 UTC (due 3 min ago: the next run removes it if it is still an orphan)');
+    expect(formatOffset(7234)).toBe('+7.2 s');
+    expect(formatOffset(-300)).toBe('-0.3 s');
+  });
+
+  it('says why a host\'s last reap failed: its error and code, or the guard of its capped report', () => {
+    const host = (lastReap: Host['lastReap']): Host => ({ hostId: 'h-cap', agentUrl: 'http://127.0.0.1:1', enabled: true, createdAt: at, updatedAt: at, ...(lastReap ? { lastReap } : {}) });
+    const report = cappedReport({ guard: 'max-reap-percent', limit: 2, orphans: 4, labelled: 5 });
+    const capped = host({ runId: report.runId, at, status: 'capped', counts: report.counts });
+    expect(lastReapWhy(capped, (h, r) => (h === report.hostId && r === report.runId ? report : undefined))).toContain('capped by max-reap-percent');
+    expect(lastReapWhy(capped, () => undefined)).toBe('capped: 4 orphans; nothing was touched (the report says which guard fired)');
+    const refused = host({ runId: report.runId, at, status: 'refused', counts: null, errorCode: 'engine_mismatch', error: 'the agent reports engine B, but this host is pinned to A' });
+    expect(lastReapWhy(refused, () => undefined)).toBe('engine_mismatch: the agent reports engine B, but this host is pinned to A');
+    expect(lastReapWhy(host({ runId: report.runId, at, status: 'ok', counts: report.counts }), () => undefined)).toBeUndefined();
+    expect(lastReapWhy(host(undefined), () => undefined)).toBeUndefined();
+  });
+
+  it('renders a report\'s cap, engine, flagged clock, quarantine counts and each quarantined container\'s time left', async () => {
+    const started = new Date(NOW - MIN).toISOString();
+    const item = buildReportItem(
+      {
+        hostId: 'h-q', runId: 'run-00000010', trigger: 'schedule', status: 'ok', startedAt: started, finishedAt: started, durationMs: 5, dryRun: false, force: false, attempts: 1, clockOffsetMs: -7200,
+        agentReport: {
+          runId: 'run-00000010', hostId: 'h-q', engineId: 'ABCD:EFGH:IJKL:<b>x</b>', clockOffsetMs: -7200, status: 'ok', startedAt: started, finishedAt: started, durationMs: 5, dryRun: false,
+          counts: { labelled: 4, tracked: 1, orphans: 2, young: 0, stopped: 0, removed: 0, vanished: 0, failed: 0, quarantined: 2, restored: 1 },
+          containers: [
+            { clawboxId: 'q-1', dockerId: 'a'.repeat(64), state: 'paused', createdAt: started, action: 'quarantined', quarantinedAt: new Date(NOW - 2 * MIN).toISOString(), removeAfter: new Date(NOW + 8 * MIN).toISOString(), paused: true },
+            { clawboxId: 'q-2', dockerId: 'b'.repeat(64), state: 'exited', createdAt: started, action: 'quarantined', quarantinedAt: new Date(NOW - MIN).toISOString(), removeAfter: new Date(NOW + 9 * MIN).toISOString(), paused: false },
+            { clawboxId: 'r-1', dockerId: 'c'.repeat(64), state: 'running', createdAt: started, action: 'restored' },
+          ],
+        },
+      },
+      { ttlDays: 90, nowMs: NOW },
+    );
+    expect(item.clockFlag).toBe(true);
+    const html = String(await ReportPage({ report: item, range: '24h', nowMs: NOW, signedIn: false }));
+    expect(html).toContain('removed after 2026-03-10 12:42:56 UTC (in 8 min)');
+    expect(html).toContain('removed after 2026-03-10 12:43:56 UTC (in 9 min)');
+    expect(html).toContain('paused (frozen, nothing lost)');
+    expect(html).toContain('not running: left as it was');
+    expect(html).toMatch(/<td class="n" data-count="quarantined">2<\/td>/);
+    expect(html).toMatch(/<td class="n" data-count="restored">1<\/td>/);
+    expect(html).toContain('‖ quarantined');
+    expect(html).toContain('↺ restored');
+    expect(html).toMatch(/<dd id="report-clock" class="bad-text" data-flag="true">-7.2 s off the control plane&#39;s \(more than 5 s/);
+    // The engine id is the agent's word: escaped like everything else.
+    expect(html).toContain('ABCD:EFGH:IJKL:&lt;b&gt;x&lt;/b&gt;');
+    expect(html).not.toContain('<b>x</b>');
+    expect(html).not.toContain('id="report-cap"');
+
+    const capped = String(await ReportPage({ report: cappedReport({ guard: 'max-reap-percent', limit: 2, orphans: 4, labelled: 5 }), range: '24h', nowMs: NOW, signedIn: false }));
+    expect(capped).toContain('<strong data-cap="guard">max-reap-percent</strong>');
+    expect(capped).toContain('<span data-cap="limit">2</span>');
+    expect(capped).toContain('<span data-cap="orphans">4</span>');
+    expect(capped).toContain('<span data-cap="labelled">5</span>');
+    expect(capped).toContain('clawbox-reaper hosts containers h-cap');
+    expect(capped).toMatch(/<dd id="report-clock" class="" data-flag="false">\+0.0 s/);
   });
 });

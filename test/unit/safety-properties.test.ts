@@ -24,7 +24,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { AnchorError, issueAnchor, MAX_ANCHOR_AGE_MS, verifyAnchor } from '../../agent/anchor.js';
 import { cutoffMs, planReap, type LabelledContainer } from '../../agent/orphans.js';
+import { anchoredCutoffMs } from '../../agent/reap-service.js';
 import { createTrackedStore } from '../../functions/store/tracked.js';
 import { MAX_CLOCK_SKEW_SECONDS } from '../../lib/signing.js';
 
@@ -131,10 +134,10 @@ const pagedDoc = (() => {
 const store = createTrackedStore(pagedDoc, 'tracked');
 
 /** Reads the items the way the reaper does (host-reap.ts): all pages, leases judged at the snapshot's second. */
-function readAsReaper(items: RawItem[], pageSize: number, snapshotSecond: number) {
+function readAsReaper(items: RawItem[], pageSize: number, snapshotSecond: number, leaseSkewSeconds?: number) {
   wire.items = items;
   wire.pageSize = pageSize;
-  return store.readTracked(HOST, snapshotSecond);
+  return store.readTracked(HOST, snapshotSecond, leaseSkewSeconds === undefined ? {} : { leaseSkewSeconds });
 }
 
 /** A failed check, with the case's story (cheaper than expect() in the hot loop). */
@@ -246,5 +249,88 @@ describe('safety: lease rule + orphan decision over generated fleets', () => {
     expect(await at(lease * 1000, lease)).toBe(0);
     expect(await at(lease * 1000 + 999, lease)).toBe(0);
     expect(await at(lease * 1000 + 1000, lease)).toBe(1);
+  });
+});
+
+/**
+ * The same safety property for the anchored protocol (S2, S12): the registry read with the lease
+ * allowance (REAPER_LEASE_SKEW_SECONDS), and the agent's cutoff as the reap service computes it
+ * (`anchoredCutoffMs` with the snapshot bound) from an anchor the agent issued before the
+ * snapshot. The agent's clock lags true time by anything in ±600 s, the command may take up to the
+ * anchor's 10 min age bound to arrive (verified with the real verifyAnchor), and none of it may
+ * make a protected or post-snapshot container an orphan. The oracle is on the true timeline again.
+ */
+const KEY = randomBytes(32);
+const anchoredFleetArb = fc.record({
+  containers: fc.array(containerArb, { maxLength: 30 }),
+  items: fc.array(itemArb, { maxLength: 15 }),
+  graceSeconds: fc.oneof(fc.constantFrom(0, 1, 2, 120), fc.integer({ min: 0, max: 600 })),
+  leaseSkewSeconds: fc.constantFrom(0, 1, 60),
+  snapshotJitter: fc.integer({ min: 0, max: 10_000 }),
+  /** The agent's clock minus true time, ms (the control plane's clock is true here). */
+  agentLagMs: fc.oneof(fc.constantFrom(0, -150_000, 150_000), fc.integer({ min: -600_000, max: 600_000 })),
+  /** Identity round trip before the snapshot; registry read; command delivery. */
+  identityMs: fc.integer({ min: 0, max: 5_000 }),
+  readMs: fc.integer({ min: 0, max: 5_000 }),
+  deliveryMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: MAX_ANCHOR_AGE_MS })),
+  pageSize: fc.integer({ min: 1, max: 6 }),
+});
+
+describe('safety: lease allowance + anchored cutoff over generated fleets', () => {
+  it(`never selects a protected or post-snapshot container, whatever the agent clock and delivery delay (${NUM_RUNS} fleets)`, async () => {
+    const seen = { cases: 0, selected: 0, protectedBySkewOnly: 0, postSnapshotKept: 0, bigLag: 0, lateDelivery: 0 };
+    await fc.assert(
+      fc.asyncProperty(anchoredFleetArb, async (f) => {
+        const S = T0 + f.snapshotJitter;
+        const G = f.graceSeconds * 1000;
+        const agentClock = (trueMs: number) => trueMs - f.agentLagMs;
+        // Identity (the anchor) first, then the snapshot, then the registry read, then the command.
+        const tIssue = S - f.identityMs;
+        const snapshotSecond = Math.floor(S / 1000);
+        const items = f.items.map((spec) => buildItem(spec, f.containers, snapshotSecond));
+        const { refs } = await readAsReaper(items, f.pageSize, snapshotSecond, f.leaseSkewSeconds);
+        const tSign = S + f.readMs;
+        const tArrive = tSign + f.deliveryMs;
+        let anchorMs: number;
+        try {
+          anchorMs = verifyAnchor(KEY, issueAnchor(KEY, agentClock(tIssue), tIssue), agentClock(tArrive), tArrive);
+        } catch (error) {
+          if (error instanceof AnchorError && error.code === 'anchor_expired') return;
+          throw error;
+        }
+        const clockOffsetMs = agentClock(tArrive) - Math.floor(tSign / 1000) * 1000;
+
+        const trueCreated = (c: EngineContainer) => S - G + c.createdDelta;
+        const inventory = f.containers
+          .filter((c) => c.label !== undefined && trueCreated(c) <= tArrive)
+          .map((c) => ({ clawboxId: c.label as string, dockerId: c.dockerId, state: c.state, createdSeconds: Math.floor(agentClock(trueCreated(c)) / 1000), name: 'n', image: 'i', source: c }));
+        const plan = planReap(inventory, refs, anchoredCutoffMs(anchorMs, f.graceSeconds, { snapshotAtMs: S, clockOffsetMs }));
+
+        // ---- the oracle (true timeline; the lease allowance as S12 states it) ----
+        const leaseLive = (item: RawItem, skew: number) => item.leaseExpiresAt === undefined || snapshotSecond <= item.leaseExpiresAt + skew;
+        const matches = (item: RawItem, c: EngineContainer) => item.containerId === c.label && (item.dockerId === undefined || c.dockerId.startsWith(item.dockerId));
+        const isProtected = (c: EngineContainer) => items.some((item) => leaseLive(item, f.leaseSkewSeconds) && matches(item, c));
+        const orphans = new Set(plan.orphans);
+        for (const c of inventory) {
+          const prot = isProtected(c.source);
+          if (orphans.has(c)) {
+            check(!prot, `selected a protected container ${c.clawboxId}/${c.dockerId}`);
+            check(trueCreated(c.source) <= S - G, `selected ${c.clawboxId} created ${trueCreated(c.source) - (S - G)} ms after snapshot − grace (lag ${f.agentLagMs}, delivery ${f.deliveryMs})`);
+            seen.selected++;
+          }
+          check(plan.tracked.includes(c) === prot, `tracked bucket for ${c.clawboxId}/${c.dockerId}: expected ${prot}`);
+          // Liveness: the anchor costs at most the identity round trip; an agent clock ahead widens the grace by its lead.
+          const mustBeOld = Math.min(tIssue - G - 1_000, S - G - 2_000 + Math.min(0, f.agentLagMs));
+          if (!prot && trueCreated(c.source) <= mustBeOld) check(orphans.has(c), `missed a clear orphan ${c.clawboxId}/${c.dockerId}`);
+          if (prot && !items.some((item) => leaseLive(item, 0) && matches(item, c.source))) seen.protectedBySkewOnly++;
+          if (trueCreated(c.source) > S && !orphans.has(c)) seen.postSnapshotKept++;
+        }
+        seen.cases++;
+        if (Math.abs(f.agentLagMs) >= 300_000) seen.bigLag++;
+        if (f.deliveryMs >= 300_000) seen.lateDelivery++;
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    for (const [name, count] of Object.entries(seen)) expect(count, name).toBeGreaterThan(NUM_RUNS / 50);
   });
 });
