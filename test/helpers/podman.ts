@@ -1,0 +1,94 @@
+/**
+ * A private rootful Podman service on its own socket (its Docker-compatible API), with the same
+ * busybox image as the Docker engines: the setup measured to work on this machine kind
+ * (MACHINE-NOTES: vfs storage, cgroupfs, no network namespace, fixed rlimits). `stop()` removes
+ * every container it holds, stops the service by PID and deletes its files.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
+import { TEST_IMAGE, type Engine } from './engine.js';
+
+export function podmanInstalled(): boolean {
+  return existsSync('/usr/bin/podman');
+}
+
+const CONF = `[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+netns = "none"
+[engine]
+events_logger = "file"
+cgroup_manager = "cgroupfs"
+`;
+
+function podmanArgs(dir: string): string[] {
+  return ['--root', join(dir, 'storage'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', '--tmpdir', join(dir, 'tmp')];
+}
+
+export async function startPodman(): Promise<Engine> {
+  const dir = mkdtempSync(join(tmpdir(), 'crp-'));
+  mkdirSync(join(dir, 'tmp'));
+  writeFileSync(join(dir, 'containers.conf'), CONF);
+  const env = { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf') };
+  const socketPath = join(dir, 'podman.sock');
+  const log = openSync(join(dir, 'podman.log'), 'a');
+  // --time=0: without it the service exits when idle and removes its socket.
+  const child: ChildProcess = spawn('podman', [...podmanArgs(dir), 'system', 'service', '--time=0', `unix://${socketPath}`], { stdio: ['ignore', log, log], env });
+  const docker = new Docker({ socketPath });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`podman exited with ${child.exitCode}; see ${join(dir, 'podman.log')}`);
+    try {
+      await docker.ping();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill('SIGTERM');
+        throw new Error('podman did not answer within 30s');
+      }
+      await sleep(50);
+    }
+  }
+  try {
+    const root = join(dir, 'image-root');
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
+    copyFileSync(['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? '/usr/bin/busybox', join(root, 'usr', 'bin', 'busybox'));
+    for (const tool of ['sh', 'sleep', 'true', 'trap', 'echo']) symlinkSync('/usr/bin/busybox', join(root, 'bin', tool));
+    const tarPath = join(dir, 'image.tar');
+    execFileSync('tar', ['-C', root, '-cf', tarPath, '.']);
+    execFileSync('podman', [...podmanArgs(dir), 'import', tarPath, TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  } catch (error) {
+    child.kill('SIGTERM');
+    throw error;
+  }
+
+  return {
+    dockerHost: `unix://${socketPath}`,
+    socketPath,
+    docker,
+    dir,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    kill: () => Promise.reject(new Error('not supported on the Podman helper')),
+    restart: () => Promise.reject(new Error('not supported on the Podman helper')),
+    async stop() {
+      try {
+        const all = await docker.listContainers({ all: true });
+        await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+      } catch {
+        // The service may be down already.
+      }
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(10_000)]);
+      }
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    },
+  };
+}
