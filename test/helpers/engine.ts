@@ -63,7 +63,8 @@ function launch(dir: string): ChildProcess {
   );
 }
 
-async function importImage(socketPath: string, dir: string): Promise<void> {
+/** A tar of a root holding busybox-static and links to it (sh, sleep, …): the test image, for `import`. */
+export function busyboxImageTar(dir: string): string {
   const root = join(dir, 'image-root');
   mkdirSync(join(root, 'bin'), { recursive: true });
   mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
@@ -71,7 +72,11 @@ async function importImage(socketPath: string, dir: string): Promise<void> {
   for (const tool of ['sh', 'sleep', 'true', 'trap', 'echo']) symlinkSync('/usr/bin/busybox', join(root, 'bin', tool));
   const tarPath = join(dir, 'image.tar');
   execFileSync('tar', ['-C', root, '-cf', tarPath, '.']);
-  execFileSync('docker', ['-H', `unix://${socketPath}`, 'import', tarPath, TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return tarPath;
+}
+
+async function importImage(socketPath: string, dir: string): Promise<void> {
+  execFileSync('docker', ['-H', `unix://${socketPath}`, 'import', busyboxImageTar(dir), TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** A crashed engine leaves its data-root bind mount (and overlay mounts) behind; detach them. */

@@ -5,12 +5,12 @@
  * every container it holds, stops the service by PID and deletes its files.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
-import { TEST_IMAGE, type Engine } from './engine.js';
+import { busyboxImageTar, TEST_IMAGE, type Engine } from './engine.js';
 
 export function podmanInstalled(): boolean {
   return existsSync('/usr/bin/podman');
@@ -53,14 +53,7 @@ export async function startPodman(): Promise<Engine> {
     }
   }
   try {
-    const root = join(dir, 'image-root');
-    mkdirSync(join(root, 'bin'), { recursive: true });
-    mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
-    copyFileSync(['/usr/bin/busybox', '/bin/busybox'].find((p) => existsSync(p)) ?? '/usr/bin/busybox', join(root, 'usr', 'bin', 'busybox'));
-    for (const tool of ['sh', 'sleep', 'true', 'trap', 'echo']) symlinkSync('/usr/bin/busybox', join(root, 'bin', tool));
-    const tarPath = join(dir, 'image.tar');
-    execFileSync('tar', ['-C', root, '-cf', tarPath, '.']);
-    execFileSync('podman', [...podmanArgs(dir), 'import', tarPath, TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    execFileSync('podman', [...podmanArgs(dir), 'import', busyboxImageTar(dir), TEST_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'], env });
   } catch (error) {
     child.kill('SIGTERM');
     throw error;
