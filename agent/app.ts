@@ -3,17 +3,19 @@
  * same code at a private engine.
  */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { AppError, badRequest, conflict, forbidden, unavailable } from '../lib/errors.js';
 import { installErrorHandling, parseJson, requireJsonContentType } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
-import { requireSignature, type SignedRequestVariables } from './auth.js';
+import { requireSignature, signAnswers, type SignedRequestVariables } from './auth.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from './body-limit.js';
 import { AnchorError, issueAnchor, verifyAnchor } from './anchor.js';
-import { AGENT_PATHS, ReapRequest, RestoreRequest, type ContainerList, type Health, type Identity, type RestoreResult } from './contract.js';
+import { AGENT_PATHS, ReapRequest, RestoreRequest, type ReapRunning, type ContainerList, type Health, type Identity, type RestoreResult } from './contract.js';
 import type { DockerPort } from './docker.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ReapService } from './reap-service.js';
+import { DEFAULT_RETENTION_MS } from './report-store.js';
 import { RunRegistry } from './run-registry.js';
+import { RunId } from '../lib/ids.js';
 
 export interface AgentAppDeps {
   hostId: string;
@@ -31,29 +33,23 @@ export interface AgentAppDeps {
   monotonic?: () => number;
 }
 
-const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
-
 export function createAgentApp(deps: AgentAppDeps) {
   const now = deps.now ?? Date.now;
   const mono = deps.monotonic ?? (() => performance.now());
   const runs = deps.runs ?? new RunRegistry();
-  // The replay memory (S6) lives in this process: a command signed wholly before it started may
-  // be a replay of one an earlier process already carried out, so it is refused. The control
-  // plane re-signs each attempt, so its own retries are not affected.
+  // The replay memory (S6) is the state dir (agent/report-store.ts): a command for a run an
+  // earlier process finished or began is answered from it. Any other command signed wholly before
+  // this process started may be a replay of one an earlier process carried out and forgot, so it
+  // is refused. The control plane re-signs each attempt, so its own retries are not affected.
   const startedAtMs = now();
   const app = new Hono<{ Variables: SignedRequestVariables }>();
-  const signed = requireSignature(deps.hostKey, now);
+  // The body is read only by `signed`, after the signature verified, within the body limit
+  // (agent/auth.ts); no route reads one otherwise, so an unauthenticated caller gets nothing buffered.
+  const signed = requireSignature(deps.hostKey, now, { bodyLimitBytes: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES });
   installErrorHandling(app, { logger: deps.logger, onRefusal: (code) => deps.metrics.recordRefusal(code) });
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
-      onError: () => {
-        throw new AppError(413, 'payload_too_large', `body exceeds ${deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT} bytes`);
-      },
-    }),
-  );
+  // First, so it sees every answer last: signs the answer of every request whose signature verified.
+  app.use('*', signAnswers(deps.hostKey));
 
   app.get(AGENT_PATHS.health, async (c) => {
     try {
@@ -139,13 +135,14 @@ export function createAgentApp(deps: AgentAppDeps) {
     if (Date.parse(request.snapshotAt) > signedAtMs + 1000) {
       throw badRequest('snapshot_in_future', 'snapshotAt is later than the request timestamp');
     }
-    if (signedAtMs + 1000 <= startedAtMs) {
-      throw conflict('signed_before_start', 'the command was signed before this agent started (a possible replay); send a freshly signed one');
-    }
-    // A retry of a run this agent knows gets that run's report (S6) whatever its anchor: a
-    // retry's fresh refusal would hide what the first attempt did.
+    // A retry of a run this agent knows (in flight, finished, or kept in the state dir from before
+    // a restart) gets that run's report (S6) whatever its anchor or signing time: a retry's fresh
+    // refusal would hide what the first attempt did. A run it does not know is checked in full.
     let anchorMs = 0;
     if (!runs.knows(request.runId)) {
+      if (signedAtMs + 1000 <= startedAtMs) {
+        throw conflict('signed_before_start', 'the command was signed before this agent started (a possible replay); send a freshly signed one');
+      }
       try {
         anchorMs = verifyAnchor(deps.hostKey, request.anchor, now(), mono());
       } catch (error) {
@@ -166,6 +163,27 @@ export function createAgentApp(deps: AgentAppDeps) {
       }
     });
     return c.json(report, 200, replayed ? { 'x-reaper-replayed': 'true' } : {});
+  });
+
+  /**
+   * A run's outcome, for a caller that lost the answer to its POST /v1/reap: the report exactly
+   * as that answered it, 202 while the run is in flight, 410 run_interrupted for a run an earlier
+   * agent process began and never finished, 404 unknown_run for a run never started here.
+   */
+  app.get(AGENT_PATHS.reapResult, signed, async (c) => {
+    const runId = RunId.safeParse(c.req.param('runId'));
+    if (!runId.success) throw badRequest('validation_failed', 'runId must be 8-64 characters of A-Z a-z 0-9 _ -');
+    const found = await runs.lookup(runId.data);
+    switch (found.state) {
+      case 'finished':
+        return c.json(found.report, 200, { 'x-reaper-replayed': 'true' });
+      case 'running':
+        return c.json({ runId: runId.data, status: 'running' } satisfies ReapRunning, 202);
+      case 'interrupted':
+        throw new AppError(410, 'run_interrupted', `run ${runId.data} was started on this agent and did not finish (the agent stopped mid-reap) or its report was lost; its outcome is not known here`);
+      case 'unknown':
+        throw new AppError(404, 'unknown_run', `this agent has no record of run ${runId.data}: it never started it, or no longer keeps its report (reports are kept ${Math.round(DEFAULT_RETENTION_MS / 3600_000)} h, within the state dir's byte budget)`);
+    }
   });
 
   return { app, runs };

@@ -27,6 +27,12 @@ export const LIMITS = {
   quarantineEntries: 20_000,
 } as const;
 
+/**
+ * The largest command body (bytes) the control plane sends, and the agent's default body limit:
+ * a command over it is not sent; its host gets an `error` report (`tracked_set_too_large`).
+ */
+export const MAX_COMMAND_BYTES = 16 * 1024 * 1024;
+
 /** An engine's identity (S10): Docker's /info ID, or one derived from the engine's own data. */
 export const EngineId = z.string().min(1).max(256);
 
@@ -164,6 +170,14 @@ export const ReapReport = z.strictObject({
 });
 export type ReapReport = z.infer<typeof ReapReport>;
 
+/** GET /v1/reaps/:runId while that run is in flight (202). */
+export const ReapRunning = z.strictObject({ runId: RunId, status: z.literal('running') });
+export type ReapRunning = z.infer<typeof ReapRunning>;
+
+/** GET /v1/reaps/:runId: the run's report exactly as POST /v1/reap answered it (200), or running (202). */
+export const ReapResult = z.union([ReapReport, ReapRunning]);
+export type ReapResult = z.infer<typeof ReapResult>;
+
 export const ContainerSummary = z.strictObject({
   clawboxId: z.string(),
   dockerId: z.string(),
@@ -232,4 +246,8 @@ export const AGENT_PATHS = {
   identity: '/v1/identity',
   restore: '/v1/restore',
   metrics: '/metrics',
+  /** GET: a run's outcome (the route; reapResultPath(runId) is a request's path). */
+  reapResult: '/v1/reaps/:runId',
 } as const;
+
+export const reapResultPath = (runId: string) => `/v1/reaps/${encodeURIComponent(runId)}`;

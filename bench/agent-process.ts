@@ -4,7 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAgentClient, type AgentClient } from '../lib/agent-client.js';
 import { decodeKey, deriveHostKey } from '../lib/signing.js';
@@ -16,6 +18,8 @@ export interface AgentProcess {
   hostKey: Buffer;
   client: AgentClient;
   stop(): void;
+  /** Settles once the process has exited. */
+  exited: Promise<void>;
 }
 
 /** Resident memory of a process, MiB (one decimal). */
@@ -30,19 +34,36 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Starts `clawbox-reaper agent` (built dist/) for the engine at dockerHost and waits until it answers. */
-export async function startAgentProcess(options: { dockerHost: string; hostId: string }): Promise<AgentProcess> {
+export interface AgentProcessOptions {
+  dockerHost: string;
+  hostId: string;
+  /** More environment for the agent (REAPER_AGENT_MAX_CONNECTIONS, REAPER_AGENT_BODY_LIMIT_BYTES …). */
+  env?: Record<string, string>;
+  /** Run cli/main.ts through tsx instead of the built dist/ (tests: the code as it is now, no build). */
+  fromSource?: boolean;
+  /** The project to run the agent of (default: this one); e.g. an export of an older commit, to compare. */
+  root?: string;
+}
+
+/** Starts `clawbox-reaper agent` (built dist/, or the source) for the engine at dockerHost and waits until it answers. */
+export async function startAgentProcess(options: AgentProcessOptions): Promise<AgentProcess> {
   const hostKeyHex = deriveHostKey(randomBytes(32).toString('hex'), options.hostId);
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, ['bin/clawbox-reaper.js', 'agent', '--host-id', options.hostId, '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, DOCKER_HOST: options.dockerHost, REAPER_AGENT_KEY: hostKeyHex, REAPER_LOG_LEVEL: 'warn' },
+  const root = resolve(options.root ?? '.');
+  // Reports go to a temp dir, never the user's home (given by environment: older builds have no --state-dir).
+  const stateDir = mkdtempSync(join(tmpdir(), 'cre-bench-state-'));
+  const entry = options.fromSource ? ['--import', 'tsx', join(root, 'cli/main.ts')] : [join(root, 'bin/clawbox-reaper.js')];
+  const child = spawn(process.execPath, [...entry, 'agent', '--host-id', options.hostId, '--listen', `127.0.0.1:${port}`], {
+    cwd: root,
+    env: { ...process.env, DOCKER_HOST: options.dockerHost, REAPER_AGENT_KEY: hostKeyHex, REAPER_LOG_LEVEL: 'warn', REAPER_AGENT_STATE_DIR: stateDir, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   const hostKey = decodeKey(hostKeyHex);
   const client = createAgentClient({ baseUrl: url, hostKey });
+  const exited = new Promise<void>((done) => child.once('exit', () => done())).then(() => rmSync(stateDir, { recursive: true, force: true }));
   const stop = () => {
-    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
   for (let i = 0; ; i++) {
     try {
@@ -58,5 +79,5 @@ export async function startAgentProcess(options: { dockerHost: string; hostId: s
   }
   // Let start-up allocations settle before anyone reads an idle RSS.
   await sleep(500);
-  return { pid: child.pid!, url, hostId: options.hostId, hostKey, client, stop };
+  return { pid: child.pid!, url, hostId: options.hostId, hostKey, client, stop, exited };
 }

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { issueAnchor } from '../agent/anchor.js';
 import { ReapRequest, type Identity, type ReapReport } from '../agent/contract.js';
-import { decodeKey, deriveHostKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
+import { ANSWER_SIGNATURE_HEADER, CONTENT_HASH_HEADER, decodeKey, deriveHostKey, EMPTY_BODY_SHA256, sha256Hex, SIGNATURE_HEADER, signAnswer, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
 
 export const AgentStats = z.strictObject({ requests: z.number(), signatureFailures: z.number() });
 
@@ -21,14 +21,20 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Every host's agent behind one server; answers only correctly signed, contract-valid commands. */
+/**
+ * Every host's agent behind one server; answers only correctly signed, contract-valid commands,
+ * and signs its answers as a real agent does (SPEC §4), or the control plane refuses them.
+ */
 function virtualAgents(masterKey: string, latency: [number, number]): Server {
   const keys = new Map<string, Buffer>();
   const stats: z.infer<typeof AgentStats> = { requests: 0, signatureFailures: 0 };
   return createServer((req, res) => {
+    /** Set once the request's signature verified: the answer is signed. */
+    let signer: { key: Buffer; signature: string } | undefined;
     const reply = (status: number, json: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(json));
+      const body = JSON.stringify(json);
+      res.writeHead(status, { 'content-type': 'application/json', ...(signer ? { [ANSWER_SIGNATURE_HEADER]: signAnswer(signer.key, signer.signature, status, body) } : {}) });
+      res.end(body);
     };
     void (async () => {
       if (req.url === '/stats') return reply(200, stats);
@@ -42,10 +48,13 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       const timestamp = Number(req.headers[TIMESTAMP_HEADER]);
       const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
       // The client signs the agent's own path; /h/<id> plays a proxy's prefix, stripped before the agent.
-      if (!verifySignature(key, { timestamp, method: req.method ?? '', path: match[2] ?? '', body }, signature)) {
+      const contentHash = String(req.headers[CONTENT_HASH_HEADER] ?? EMPTY_BODY_SHA256);
+      if (!verifySignature(key, { timestamp, method: req.method ?? '', path: match[2] ?? '', bodyHash: contentHash }, signature)) {
         stats.signatureFailures++;
         return reply(401, { error: { code: 'bad_signature', message: 'signature does not match this host key' } });
       }
+      signer = { key, signature };
+      if (sha256Hex(body) !== contentHash) return reply(400, { error: { code: 'content_hash_mismatch', message: 'body is not the one signed' } });
       // One engine per simulated host; the anchor is the real agent's (agent/anchor.ts).
       if (match[2] === '/v1/identity') {
         const nowMs = Date.now();

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sign } from '../lib/signing.js';
+import { signedHeaders } from '../lib/signing.js';
 import { cpuSeconds, rssMiB, startAgentProcess, type AgentProcess } from './agent-process.js';
 import { makeContainers } from '../test/helpers/containers.js';
 import { startEngine } from '../test/helpers/engine.js';
@@ -58,10 +58,7 @@ export async function loadAgent(options: { url: string; hostKey: Buffer; hostId:
   const started = performance.now();
   const end = started + options.durationMs;
 
-  const signed = (method: string, path: string, body: string) => {
-    const timestamp = Math.floor(Date.now() / 1000);
-    return { 'x-reaper-timestamp': String(timestamp), 'x-reaper-signature': sign(options.hostKey, { timestamp, method, path, body }), ...(body ? { 'content-type': 'application/json' } : {}) };
-  };
+  const signed = (method: string, path: string, body: string) => ({ ...signedHeaders(options.hostKey, { method, path, body }), ...(body ? { 'content-type': 'application/json' } : {}) });
 
   // One anchor for the whole load (valid 10 min on the agent's clock; these are dry runs).
   const identityPath = '/v1/identity';
@@ -151,7 +148,8 @@ export async function benchAgentLoad(options: { clients?: number; seconds?: numb
     await sleep(2_100);
     const before = new Map((await engine.docker.listContainers({ all: true })).map((c) => [c.Id, c.State]));
 
-    agentProcess = await startAgentProcess({ dockerHost: engine.dockerHost, hostId });
+    // Every client holds a connection: the agent's cap (64 by default) is raised to let them all in.
+    agentProcess = await startAgentProcess({ dockerHost: engine.dockerHost, hostId, env: { REAPER_AGENT_MAX_CONNECTIONS: String(Math.max(64, clients + 16)) } });
     const { pid, url, hostKey } = agentProcess;
     const rssBefore = rssMiB(pid);
     let peak = rssBefore;

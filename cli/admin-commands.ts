@@ -2,7 +2,7 @@
 import type { TrackPutBody } from '../functions/api/contract.js';
 import { shortEngine } from '../functions/dashboard/format.js';
 import { parseDuration } from '../lib/duration.js';
-import { ApiError, type ApiClient } from './api-client.js';
+import { ApiError, getWholeRun, type ApiClient } from './api-client.js';
 import { printJson, table, UsageError } from './output.js';
 
 /** A host's engine in a table (S10): shortened (the whole id is in --json), or `unpinned`. */
@@ -39,6 +39,9 @@ export async function repinHost(api: ApiClient, hostId: string, json: boolean): 
     agentUrl: before.agentUrl,
     enabled: before.enabled,
     ...(before.maxReap === undefined ? {} : { maxReap: before.maxReap }),
+    // The URL allowances too: a PUT replaces every setting it leaves out.
+    ...(before.allowPlainHttp === undefined ? {} : { allowPlainHttp: before.allowPlainHttp }),
+    ...(before.allowLinkLocal === undefined ? {} : { allowLinkLocal: before.allowLinkLocal }),
     repin: true,
   });
   if (json) printJson(host);
@@ -50,13 +53,24 @@ export async function repinHost(api: ApiClient, hostId: string, json: boolean): 
   return 0;
 }
 
-export async function addHost(api: ApiClient, hostId: string, options: { url: string; disabled?: boolean; maxReap?: string }, json: boolean): Promise<number> {
+export async function addHost(
+  api: ApiClient,
+  hostId: string,
+  options: { url: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean },
+  json: boolean,
+): Promise<number> {
   let maxReap: number | undefined;
   if (options.maxReap !== undefined) {
     maxReap = Number(options.maxReap);
     if (!Number.isInteger(maxReap) || maxReap < 0) throw new UsageError('--max-reap must be a whole number >= 0');
   }
-  const host = await api.putHost(hostId, { agentUrl: options.url, enabled: !options.disabled, ...(maxReap === undefined ? {} : { maxReap }) });
+  const host = await api.putHost(hostId, {
+    agentUrl: options.url,
+    enabled: !options.disabled,
+    ...(maxReap === undefined ? {} : { maxReap }),
+    ...(options.allowPlainHttp ? { allowPlainHttp: true } : {}),
+    ...(options.allowLinkLocal ? { allowLinkLocal: true } : {}),
+  });
   if (json) printJson(host);
   else process.stdout.write(`host ${host.hostId} registered (${host.agentUrl}, ${host.enabled ? 'enabled' : 'disabled'})\n`);
   return 0;
@@ -187,9 +201,11 @@ function instantFlag(value: string | undefined, flag: string): string | undefine
 export async function listReports(api: ApiClient, options: ReportsOptions, json: boolean): Promise<number> {
   const limit = options.limit === undefined ? 25 : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number from 1 to 1000');
+  // One host's report of one run: the full item, its container list included.
+  if (options.run && options.host) return showReport(api, options.host, options.run, json);
   let items;
   if (options.run) {
-    items = (await api.getRun(options.run)).reports;
+    items = (await getWholeRun(api, options.run)).reports;
   } else {
     items = [];
     let cursor: string | undefined;
@@ -213,5 +229,26 @@ export async function listReports(api: ApiClient, options: ReportsOptions, json:
         items.map((r) => [r.startedAt, r.hostId, r.runId, r.trigger, r.status, r.counts?.orphans, r.counts?.removed, r.counts?.failed, r.error]),
       ),
     );
+  return 0;
+}
+
+/** `reports --run R --host H`: the one full report, with what happened to each container. */
+async function showReport(api: ApiClient, hostId: string, runId: string, json: boolean): Promise<number> {
+  const report = await api.getReport(hostId, runId);
+  if (json) {
+    printJson(report);
+    return 0;
+  }
+  const c = report.counts;
+  process.stdout.write(
+    table(
+      ['STARTED', 'HOST', 'RUN', 'TRIGGER', 'STATUS', 'ORPHANS', 'REMOVED', 'FAILED', 'ERROR'],
+      [[report.startedAt, report.hostId, report.runId, report.trigger, report.status, c?.orphans, c?.removed, c?.failed, report.error]],
+    ),
+  );
+  if (report.containers.length > 0) {
+    process.stdout.write(`\n${table(['CONTAINER', 'DOCKER ID', 'STATE', 'ACTION', 'ERROR'], report.containers.map((e) => [e.clawboxId, e.dockerId.slice(0, 12), e.state, e.action, e.error]))}`);
+  }
+  if (report.truncated) process.stdout.write(`\n${report.containers.length} of ${report.containersTotal} container entries are kept in the audit trail (failed and removed first); the counts are complete.\n`);
   return 0;
 }

@@ -8,6 +8,7 @@ import {
   HostItem,
   HostList,
   ReapStarted,
+  ReportItem,
   ReportPageBody,
   RestoreAnswer,
   RunView,
@@ -83,7 +84,16 @@ export function createApiClient(options: ApiClientOptions) {
     restore: (hostId: string, containerId: string, body: TrackPutBody) =>
       call('POST', `/v1/hosts/${enc(hostId)}/containers/${enc(containerId)}/restore`, RestoreAnswer, body),
     startReap: (body: ReapStartBody) => call('POST', '/v1/reaps', ReapStarted, body),
-    getRun: (runId: string) => call('GET', `/v1/reaps/${enc(runId)}`, RunView),
+    /** One page of a run's reports (summaries) with the whole run's `done` and `reported`. */
+    getRun: (runId: string, page: { limit?: number; cursor?: string } = {}) => {
+      const params = new URLSearchParams();
+      if (page.limit !== undefined) params.set('limit', String(page.limit));
+      if (page.cursor !== undefined) params.set('cursor', page.cursor);
+      const qs = params.toString();
+      return call('GET', `/v1/reaps/${enc(runId)}${qs ? `?${qs}` : ''}`, RunView);
+    },
+    /** One host's report of one run in full, its (capped) container list included. */
+    getReport: (hostId: string, runId: string) => call('GET', `/v1/reports/${enc(hostId)}/${enc(runId)}`, ReportItem),
     listReports: (query: Record<string, string | number | undefined>) => {
       const params = new URLSearchParams();
       for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
@@ -102,3 +112,29 @@ function describeDetails(details: unknown): string {
 }
 
 export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** Most pages one walk of a run reads (100 reports each): a fleet of 100,000 hosts. */
+const MAX_RUN_PAGES = 1000;
+
+/**
+ * A run's first page and then every further one: the view of the first page (its `done` and
+ * `reported` are over the whole run) with the reports of all pages, each host once.
+ */
+export async function getWholeRun(api: Pick<ApiClient, 'getRun'>, runId: string, first?: RunView): Promise<RunView> {
+  const view = first ?? (await api.getRun(runId, { limit: 100 }));
+  const reports = new Map(view.reports.map((r) => [r.hostId, r]));
+  let cursor = view.cursor;
+  for (let pages = 1; cursor !== undefined && pages < MAX_RUN_PAGES; pages++) {
+    const page = await api.getRun(runId, { limit: 100, cursor });
+    for (const r of page.reports) reports.set(r.hostId, r);
+    cursor = page.cursor;
+  }
+  return {
+    runId: view.runId,
+    done: view.done,
+    ...(view.hosts === undefined ? {} : { hosts: view.hosts }),
+    reported: view.reported,
+    ...(view.runHosts === undefined ? {} : { runHosts: view.runHosts }),
+    reports: [...reports.values()].sort((a, b) => a.hostId.localeCompare(b.hostId)),
+  };
+}

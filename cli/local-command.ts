@@ -21,6 +21,7 @@ export async function runLocal(options: LocalStackOptions): Promise<void> {
     `  dashboard    ${stack.apiUrl}/dashboard   (sign in with the API token)`,
     `  agent        ${stack.agentUrl} (host "${stack.hostId}", Docker at ${process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST})`,
     `  data         ${stack.dataDir}`,
+    `  store        ${stack.storeSocket}   (a unix socket only this user can open; no TCP port)`,
     `  schedule     a reap every ${Math.round(options.intervalMs / 1000)}s`,
     stack.tokenCreated
       ? `  API token    ${stack.token}   (shown once; kept in ${stack.dataDir}/api-token, mode 0600)`

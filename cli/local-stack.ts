@@ -22,6 +22,9 @@ import { TOKEN_FILE } from './context.js';
 import { loadOrCreateSecret } from './secrets.js';
 
 
+/** The data dir's subdirectory (mode 0700) that holds the store's unix socket. */
+export const STORE_SOCKET_DIR = 'store';
+
 export interface LocalStackOptions {
   dataDir: string;
   apiListen: string;
@@ -39,6 +42,8 @@ export interface LocalStack {
   token: string;
   tokenCreated: boolean;
   dataDir: string;
+  /** The store's unix socket (only this user can connect to it). */
+  storeSocket: string;
   /** Runs one scheduled reap now (what the timer does). */
   tick(): Promise<void>;
   /** Stops the timer, lets runs in flight finish and write their reports, then closes everything. */
@@ -87,14 +92,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     // The agent first: if Docker is unreachable there is nothing to run.
     // The agent's own config loader: every REAPER_* agent setting validated as for `clawbox-reaper agent`.
-    const agentConfig = loadAgentConfig({ hostId, listen: options.agentListen }, { ...env, REAPER_AGENT_KEY: deriveHostKey(masterKey.value, hostId) });
+    const agentConfig = loadAgentConfig({ hostId, listen: options.agentListen, stateDir: join(dataDir, 'agent-state') }, { ...env, REAPER_AGENT_KEY: deriveHostKey(masterKey.value, hostId) });
     const agent: RunningAgent = await startAgent(agentConfig, { logger: logger.child({ component: 'agent' }) });
     closers.push(() => agent.close());
 
-    const db = await startEmbeddedDynamo({ path: join(dataDir, 'dynamodb') });
+    // The store on a unix socket in a 0700 directory of the data dir, never on a TCP port: it has
+    // no authentication, and whoever reaches it could untrack containers for the reaper to remove.
+    const db = await startEmbeddedDynamo({ path: join(dataDir, 'dynamodb'), socketDir: join(dataDir, STORE_SOCKET_DIR) });
     closers.push(() => db.close());
     const dynamo = new DynamoDBClient({
-      endpoint: db.endpoint,
+      ...db.clientConfig(),
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
@@ -152,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       token: token.value,
       tokenCreated: token.created,
       dataDir,
+      storeSocket: db.socketPath ?? '',
       tick,
       close: closeAll,
     };

@@ -57,10 +57,14 @@ program
   .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8788')
   .option('--key-file <file>', "file holding this host's key (hex); default: env REAPER_AGENT_KEY")
   .option('--public-metrics', 'serve /metrics without a signature (for a Prometheus scraper)')
-  .action(async (options: { hostId: string; listen: string; keyFile?: string; publicMetrics?: boolean }) => {
+  .option('--state-dir <dir>', 'where reports and the replay memory are kept across restarts (env REAPER_AGENT_STATE_DIR; default $STATE_DIRECTORY under systemd, else ~/.clawbox-reaper-agent)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded with its key on SIGHUP (env REAPER_AGENT_TLS_CERT)')
+  .option('--tls-key <file>', "the certificate's PEM private key (env REAPER_AGENT_TLS_KEY)")
+  .option('--tls-client-ca <file>', 'require client certificates issued by this PEM CA (env REAPER_AGENT_TLS_CLIENT_CA)')
+  .action(async (options: { hostId: string; listen: string; keyFile?: string; publicMetrics?: boolean; stateDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string }) => {
     // Loaded on demand: dockerode (and its gRPC stack) is only needed by the agent.
     const { runAgent } = await import('./agent-command.js');
-    await runAgent({ hostId: options.hostId, listen: options.listen, ...(options.keyFile ? { keyFile: options.keyFile } : {}), ...(options.publicMetrics ? { publicMetrics: true } : {}) });
+    await runAgent({ hostId: options.hostId, listen: options.listen, ...(options.keyFile ? { keyFile: options.keyFile } : {}), ...(options.publicMetrics ? { publicMetrics: true } : {}), ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...tlsFlags(options) });
   });
 
 program
@@ -87,7 +91,7 @@ program
   .command('reports')
   .description('Show the audit trail, newest first.')
   .option('--host <id>', 'only this host')
-  .option('--run <runId>', "only this run's reports")
+  .option('--run <runId>', "only this run's reports; with --host, that host's full report (every container)")
   .option('--since <when>', 'from this long ago (1h, 7d) or an ISO instant')
   .option('--until <when>', 'up to this long ago or an ISO instant')
   .option('--limit <n>', 'at most this many reports', '25')
@@ -110,7 +114,9 @@ hosts
   .requiredOption('--url <agentUrl>', "the agent's URL, e.g. https://host-a.internal:8788")
   .option('--disabled', 'register it without reaping it')
   .option('--max-reap <n>', 'per-host cap on orphans per run (default REAPER_MAX_REAP)')
-  .action(async (hostId: string, options: { url: string; disabled?: boolean; maxReap?: string }, command: Command) => {
+  .option('--allow-plain-http', 'allow a plain http:// agent URL off loopback (only on a network you trust: commands and reports travel unencrypted)')
+  .option('--allow-link-local', 'allow a link-local or cloud metadata address (169.254.0.0/16, fe80::/10, …) for the agent')
+  .action(async (hostId: string, options: { url: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean }, command: Command) => {
     const g = globals(command);
     setExit(await addHost(apiClientFor(g), hostId, options, Boolean(g.json)));
   });
@@ -178,9 +184,14 @@ program
     process.stdout.write(`${deriveHostKey(master, host.data)}\n`);
   });
 
+/** The agent's TLS flags that were given (the environment fills the others: agent/config.ts). */
+function tlsFlags(options: { tlsCert?: string; tlsKey?: string; tlsClientCa?: string }) {
+  return { ...(options.tlsCert ? { tlsCert: options.tlsCert } : {}), ...(options.tlsKey ? { tlsKey: options.tlsKey } : {}), ...(options.tlsClientCa ? { tlsClientCa: options.tlsClientCa } : {}) };
+}
+
 function fail(error: unknown): never {
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
-  if (error instanceof UsageError || error instanceof InvalidKeyError || error instanceof DockerUnreachableError) {
+  if (error instanceof UsageError || error instanceof InvalidKeyError || error instanceof DockerUnreachableError || (error instanceof Error && error.name === 'StateDirError')) {
     process.stderr.write(`clawbox-reaper: ${error.message}\n`);
     process.exit(2);
   }

@@ -4,8 +4,8 @@
  * Exit code 1 when any host did not reap cleanly.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ReportItem, RunView } from '../functions/api/contract.js';
-import { ApiError, type ApiClient } from './api-client.js';
+import type { ReportSummary, RunView } from '../functions/api/contract.js';
+import { ApiError, getWholeRun, type ApiClient } from './api-client.js';
 import { printJson, table, UsageError } from './output.js';
 
 export interface ReapOptions {
@@ -29,14 +29,14 @@ export interface ReportColumns {
   clock: boolean;
 }
 
-export function columnsFor(reports: readonly ReportItem[]): ReportColumns {
+export function columnsFor(reports: readonly ReportSummary[]): ReportColumns {
   return {
     quarantine: reports.some((r) => r.counts?.quarantined !== undefined || r.counts?.restored !== undefined),
     clock: reports.some((r) => r.clockFlag === true),
   };
 }
 
-export function reportRow(r: ReportItem, columns: ReportColumns = { quarantine: false, clock: false }): (string | number | undefined)[] {
+export function reportRow(r: ReportSummary, columns: ReportColumns = { quarantine: false, clock: false }): (string | number | undefined)[] {
   const c = r.counts;
   return [
     r.hostId,
@@ -68,7 +68,7 @@ export function formatOffset(ms: number): string {
  * capped it and how to go on (S4), why an engine binding refused it (S10), a clock off (S12).
  * One block of lines per host; empty when every host is fine.
  */
-export function adviceFor(r: ReportItem, agentUrl?: string): string[] {
+export function adviceFor(r: ReportSummary, agentUrl?: string): string[] {
   const h = r.hostId;
   const lines: string[] = [];
   if (r.status === 'capped') {
@@ -126,12 +126,17 @@ export async function runReap(api: ApiClient, options: ReapOptions): Promise<num
   let view: RunView;
   for (;;) {
     try {
-      view = await api.getRun(started.runId);
+      view = await api.getRun(started.runId, { limit: 100 });
     } catch (error) {
       // On AWS a run just handed to the reaper has no report yet, and is unknown until its first one.
       if (!(error instanceof ApiError && error.code === 'run_not_found')) throw error;
-      view = { runId: started.runId, done: false, reports: [] };
+      view = { runId: started.runId, done: false, reported: 0, reports: [] };
     }
+    // The run view is paged: the first page says how many hosts reported over all pages, so the
+    // others are read only when that grew past what was shown, and once more at the end (a
+    // report may have been filled in since it was shown).
+    const unseen = view.reported > seen.size || view.reports.some((r) => !seen.has(r.hostId));
+    if (view.cursor !== undefined && (view.done || unseen)) view = await getWholeRun(api, started.runId, view);
     for (const report of view.reports) {
       if (seen.has(report.hostId)) continue;
       seen.add(report.hostId);
@@ -165,7 +170,7 @@ export async function runReap(api: ApiClient, options: ReapOptions): Promise<num
 /** Hosts advised on one by one; beyond, the audit trail has the rest. */
 export const MAX_ADVISED_HOSTS = 20;
 
-async function adviceLines(api: ApiClient, runId: string, reports: readonly ReportItem[]): Promise<string[]> {
+async function adviceLines(api: ApiClient, runId: string, reports: readonly ReportSummary[]): Promise<string[]> {
   const advised = reports.filter((r) => adviceFor(r).length > 0);
   const lines: string[] = [];
   for (const r of advised.slice(0, MAX_ADVISED_HOSTS)) {

@@ -5,7 +5,9 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import { clientsOver, createAgentTransport, defaultAgentTransport, type AgentTransport } from '../lib/agent-transport.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { readCertAndKey, readCertificates } from '../lib/tls-files.js';
 import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
 import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
 import { ssmMasterKey, staticMasterKey, type MasterKeyProvider } from './reaper/master-key.js';
@@ -37,9 +39,22 @@ export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: R
     const ssm = options.ssm ?? (async () => new (await import('@aws-sdk/client-ssm')).SSMClient({}));
     masterKey = ssmMasterKey({ ssm, parameterName: config.masterKeyParam ?? '' });
   }
-  const reaper = createReaper({ store, masterKey, logger, settings: config, ...(options.now ? { now: options.now } : {}) });
-  const restore = createRestorer({ store, masterKey, logger, ...(options.now ? { now: options.now } : {}) });
+  // One transport per container, reused by every run: connections and TLS sessions to agents (SPEC §4).
+  const agentClient = clientsOver(agentTransportFor(config));
+  const reaper = createReaper({ store, masterKey, logger, settings: config, agentClient, ...(options.now ? { now: options.now } : {}) });
+  const restore = createRestorer({ store, masterKey, logger, agentClient, ...(options.now ? { now: options.now } : {}) });
   return { handler: createReaperHandler({ reaper, logger, restore, ...(options.now ? { now: options.now } : {}) }), config };
+}
+
+/** The agent transport the config asks for: its CA bundle (replacing the default roots) and client certificate. */
+function agentTransportFor(config: Readonly<ReaperConfig>): AgentTransport {
+  if (config.agentCaFile === undefined && config.agentClientCertFile === undefined) return defaultAgentTransport();
+  const ca = config.agentCaFile === undefined ? undefined : readCertificates(config.agentCaFile, 'REAPER_AGENT_CA_FILE').pem;
+  const client =
+    config.agentClientCertFile === undefined || config.agentClientKeyFile === undefined
+      ? undefined
+      : readCertAndKey({ cert: config.agentClientCertFile, key: config.agentClientKeyFile }, { cert: 'REAPER_AGENT_CLIENT_CERT', key: 'REAPER_AGENT_CLIENT_KEY' });
+  return createAgentTransport({ ...(ca === undefined ? {} : { ca }), ...(client === undefined ? {} : { cert: client.cert, key: client.key }) });
 }
 
 let built: ReaperHandler | undefined;

@@ -1,10 +1,13 @@
 /**
- * The control plane's client for the agent contract: signs each request with the host's key and
- * re-parses every answer with the shared schemas at runtime (an agent may run an older build).
+ * The control plane's client for the agent contract: signs each request with the host's key,
+ * verifies the agent's signature on every answer (SPEC §4: an answer without a valid one is
+ * refused, `bad_answer_signature`, whatever its status), and re-parses every answer with the
+ * shared schemas at runtime (an agent may run an older build).
  */
 import type { z } from 'zod';
-import { AGENT_PATHS, ContainerList, ErrorBody, Health, Identity, ReapReport, RestoreResult, type ReapRequest, type RestoreRequest } from '../agent/contract.js';
-import { signedHeaders } from './signing.js';
+import { AGENT_PATHS, ContainerList, ErrorBody, Health, Identity, ReapReport, ReapResult, RestoreResult, reapResultPath, type ReapRequest, type RestoreRequest } from '../agent/contract.js';
+import { ANSWER_SIGNATURE_HEADER, SIGNATURE_HEADER, signedHeaders, verifyAnswerSignature } from './signing.js';
+import { tlsFailureOf } from './tls-failure.js';
 
 export type AgentFailureKind = 'unreachable' | 'timeout' | 'refused' | 'error' | 'bad-answer';
 
@@ -33,9 +36,9 @@ class AnswerTooLargeError extends Error {
   override name = 'AnswerTooLargeError';
 }
 
-/** The body as text, refusing more than `maxBytes`. */
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return '';
+/** The body's bytes, refusing more than `maxBytes`. */
+async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
+  if (!response.body) return Buffer.alloc(0);
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -49,7 +52,48 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+export const BAD_ANSWER_SIGNATURE = 'bad_answer_signature';
+
+/**
+ * The error for an answer whose signature is missing or wrong: altered or forged on the path, or
+ * an agent that could not verify the command (it signs only answers to commands it verified; a
+ * 401 is never signed, so a wrong host key or a clock far off shows here too, said in the
+ * message), so what the answer claims is named but not believed.
+ */
+function badAnswerSignature(base: string, response: Response, body: Buffer): AgentCallError {
+  const present = response.headers.get(ANSWER_SIGNATURE_HEADER) !== null;
+  let claim = '';
+  if (!response.ok) {
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      // Not JSON: nothing to name.
+    }
+    const parsed = ErrorBody.safeParse(json);
+    if (parsed.success) claim = ` It claims ${response.status} ${parsed.data.error.code.slice(0, 64)}`;
+    if (response.status === 401) claim += `${claim ? '' : ' It claims 401'}: an agent that cannot verify a command (another host key, a clock over 300 s off) answers unsigned`;
+    if (claim) claim += '.';
+  }
+  return new AgentCallError(
+    'refused',
+    `agent at ${base}: the answer (HTTP ${response.status}) ${present ? 'carries a wrong' : 'carries no'} ${ANSWER_SIGNATURE_HEADER}; it was altered, forged, or not from this host's agent, and is not trusted.${claim}`,
+    // No httpStatus: the status is part of what is not trusted (a forged 413 or 404 must not be taken for one).
+    undefined,
+    BAD_ANSWER_SIGNATURE,
+  );
+}
+
+/** A 3xx is a bad answer, never followed (SPEC §4); the message names where it pointed (origin and path only). */
+async function redirectRefused(base: string, response: Response): Promise<AgentCallError> {
+  await response.body?.cancel().catch(() => undefined);
+  const location = response.headers.get('location');
+  const target = location !== null && URL.canParse(location, base) ? new URL(location, base) : undefined;
+  const where = target ? ` to ${`${target.origin}${target.pathname}`.slice(0, 200)}` : '';
+  return new AgentCallError('bad-answer', `agent at ${base} answered HTTP ${response.status}, a redirect${where}: not followed, the command goes only to the registered URL`, response.status, 'agent_redirect');
 }
 
 export interface AgentClientOptions {
@@ -70,18 +114,28 @@ export function createAgentClient(options: AgentClientOptions) {
     if (body) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await doFetch(base + path, { method, headers, ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
+      // SPEC §4: never follow a redirect; the signed command goes only to the registered URL.
+      response = await doFetch(base + path, { method, headers, redirect: 'manual', ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
     } catch (error) {
       if (signal?.aborted) throw new AgentCallError('timeout', `agent at ${base} did not answer in time`, undefined, undefined, { cause: error });
+      const tls = tlsFailureOf(error); // SPEC §4: a TLS failure is said plainly and not retried
+      if (tls) throw new AgentCallError(tls.kind, `agent at ${base}: ${tls.message}`, undefined, tls.code, { cause: error });
       throw new AgentCallError('unreachable', `agent at ${base} is unreachable: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`, undefined, undefined, { cause: error });
     }
-    let text: string;
+    if (response.status >= 300 && response.status < 400) throw await redirectRefused(base, response);
+    let bytes: Buffer;
     try {
-      text = await readCapped(response, options.maxAnswerBytes ?? MAX_ANSWER_BYTES);
+      bytes = await readCapped(response, options.maxAnswerBytes ?? MAX_ANSWER_BYTES);
     } catch (error) {
       if (error instanceof AnswerTooLargeError) throw new AgentCallError('bad-answer', `agent at ${base}: ${error.message}`, response.status);
       throw new AgentCallError(signal?.aborted ? 'timeout' : 'unreachable', `agent at ${base} dropped the answer`, response.status, undefined, { cause: error });
     }
+    // Every answer but /healthz's (unauthenticated both ways), success or refusal, is signed over
+    // this request's signature, its status and its body: nothing of it is believed otherwise.
+    if (path !== AGENT_PATHS.health && !verifyAnswerSignature(options.hostKey, headers[SIGNATURE_HEADER]!, response.status, bytes, response.headers.get(ANSWER_SIGNATURE_HEADER))) {
+      throw badAnswerSignature(base, response, bytes);
+    }
+    const text = bytes.toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -115,6 +169,12 @@ export function createAgentClient(options: AgentClientOptions) {
       return call('POST', AGENT_PATHS.reap, ReapReport, JSON.stringify({ ...request, anchor }), signal);
     },
     restore: (request: RestoreRequest, signal?: AbortSignal) => call('POST', AGENT_PATHS.restore, RestoreResult, JSON.stringify(request), signal),
+    /**
+     * A run's outcome after its answer was lost: the report (200) or `{ status: 'running' }`
+     * (202). A run the agent never started is an AgentCallError 404 `unknown_run`; one it began
+     * and never finished, 410 `run_interrupted`.
+     */
+    reapResult: (runId: string, signal?: AbortSignal) => call('GET', reapResultPath(runId), ReapResult, '', signal),
   };
 }
 

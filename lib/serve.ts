@@ -6,8 +6,16 @@
  * 100-continue, and CONNECT. Left to their defaults, these get a bare 400/417/431 without a body,
  * or the connection is dropped without an answer (SPEC §4: a 4xx JSON error for anything the
  * caller got wrong).
+ *
+ * And every caller gets its answer: a refusal made before the request's body was read (401
+ * before the signature, 404, 413, 415 …) is answered, then the rest of the body is read and thrown
+ * away for a bounded time before the connection is closed (answerThenDrain). An `Expect:
+ * 100-continue` request is invited to send its body only once the app starts reading it, and
+ * `maxConnections` caps the connections held open at once.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getRequestListener, RequestError } from '@hono/node-server';
 import type { Logger } from './logger.js';
@@ -17,6 +25,17 @@ export interface ServeOptions {
   hostname: string;
   port: number;
   logger: Logger;
+  /** Serve HTTPS with this certificate (chain) and key, PEM; with `requestCert`, only clients whose certificate `ca` issued. */
+  tls?: ServeTls;
+  /** Connections open at once (server.maxConnections): past it, new ones are closed at once. Default: no cap. */
+  maxConnections?: number;
+}
+
+export interface ServeTls {
+  cert: string;
+  key: string;
+  ca?: string;
+  requestCert?: boolean;
 }
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 413: 'Payload Too Large', 417: 'Expectation Failed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' };
@@ -41,18 +60,79 @@ interface SocketWithMessage extends Duplex {
   _httpMessage?: { headersSent?: boolean } | null;
 }
 
-/** Starts listening; resolves with the server once bound. */
-export async function serveJsonErrors(options: ServeOptions): Promise<Server> {
-  const fetchAndClose = async (request: Request) => {
-    const response = await options.fetch(request);
-    // A refusal sent before the request's body was read (401 before the signature, 404, 413):
-    // node-server drains the unread body for at most 500 ms and then destroys the socket. Without
-    // `Connection: close` a client reusing that kept-alive socket for its next request finds it
-    // closed under it ("other side closed"): say so, and the client opens a fresh one.
-    if (response.status >= 400 && request.body !== null && !request.bodyUsed) response.headers.set('connection', 'close');
-    return response;
+/** After an early refusal: how long the rest of the request's body is read (and thrown away) before the connection is closed. */
+export const DRAIN_MS = 1_000;
+/** ... and how many bytes of it at most (checked every DRAIN_METER_MS). Nothing drained is kept: this bounds time and bandwidth, not memory. */
+export const DRAIN_BYTES = 16 * 1024 * 1024;
+
+const DRAIN_METER_MS = 20;
+
+const draining = new WeakSet<Socket>();
+
+/** Ends the connection once what was written to it is flushed (the drain's DRAIN_MS timer destroys it regardless). */
+function closeWhenFlushed(socket: Socket): void {
+  if (socket.writableFinished) socket.destroy();
+  else socket.once('finish', () => socket.destroy());
+}
+
+/**
+ * An answer written while the request's body is still arriving (an early refusal: the app did not
+ * read it, or stopped at the body limit) goes out with `Connection: close`. Left to node, the
+ * connection is then destroyed as soon as the answer is flushed, resetting it while the caller is
+ * still sending: its next write fails (EPIPE/ECONNRESET) and it may never read the answer (a
+ * 12 MiB body to an unknown route got EPIPE instead of its 404). Instead, after the answer the
+ * sending side is closed (FIN) and the rest of the body is read and discarded until the request
+ * ends or the caller closes, for at most DRAIN_MS and DRAIN_BYTES; then the connection is closed.
+ */
+function answerThenDrain(request: IncomingMessage, response: ServerResponse): void {
+  const writeHead = response.writeHead;
+  response.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (!request.complete) {
+      // node then writes `Connection: close` and, once the answer is written, calls socket.destroySoon().
+      this.shouldKeepAlive = false;
+      lingerOnClose(request);
+    }
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
+function lingerOnClose(request: IncomingMessage): void {
+  const socket = request.socket as Socket;
+  if (draining.has(socket)) return;
+  draining.add(socket);
+  let started = false;
+  socket.destroySoon = () => {
+    if (started) return;
+    started = true;
+    socket.end();
+    if (request.readableEnded) return closeWhenFlushed(socket);
+    const hardStop = setTimeout(() => socket.destroy(), DRAIN_MS);
+    hardStop.unref();
+    // node's parser reads and discards the rest of the body (the request was dumped when the
+    // answer finished); what it reads is metered on the socket's byte count (a 'data' listener
+    // would take the socket from the parser and stall it).
+    const readBefore = socket.bytesRead;
+    const meter = setInterval(() => {
+      if (socket.bytesRead - readBefore > DRAIN_BYTES) socket.destroy();
+    }, DRAIN_METER_MS);
+    meter.unref();
+    socket.once('close', () => {
+      clearTimeout(hardStop);
+      clearInterval(meter);
+    });
+    // The whole body arrived: nothing more is expected on this connection.
+    request.once('end', () => closeWhenFlushed(socket));
+    request.resume();
   };
-  const listener = getRequestListener(fetchAndClose, {
+}
+
+/** Starts listening; resolves with the server once bound (an https.Server when `tls` is given). */
+export async function serveJsonErrors(options: ServeOptions & { tls: ServeTls }): Promise<HttpsServer>;
+export async function serveJsonErrors(options: ServeOptions): Promise<Server>;
+export async function serveJsonErrors(options: ServeOptions): Promise<Server> {
+  // Always a promise: the answer is written on a later tick, after node's parser has seen the
+  // whole of what arrived with the headers (a malformed body framing is then answered as such).
+  const listener = getRequestListener(async (request: Request) => options.fetch(request), {
     hostname: options.hostname,
     errorHandler: (error) => {
       if (error instanceof RequestError) {
@@ -63,8 +143,23 @@ export async function serveJsonErrors(options: ServeOptions): Promise<Server> {
     },
   });
   // The listener answers every request itself, errors included; nothing is left to await.
-  const server = createServer((request, response) => {
+  const handle: RequestListener = (request, response) => {
+    answerThenDrain(request, response);
     void listener(request, response);
+  };
+  const { tls } = options;
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.requestCert === true, rejectUnauthorized: tls.requestCert === true }, handle)
+    : createServer(handle);
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+
+  // `Expect: 100-continue`: node would invite the body before the app saw the request. Invited
+  // only when the app starts reading it (after the signature verified); a refusal comes first.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    request.once('resume', () => {
+      if (!response.headersSent) response.writeContinue();
+    });
+    handle(request, response);
   });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: SocketWithMessage) => {

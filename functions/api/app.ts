@@ -18,14 +18,16 @@ import type { Logger } from '../../lib/logger.js';
 import { createDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
 import type { RestoreOutcome } from '../reaper/restore.js';
-import type { ReportItem } from '../store/schemas.js';
+import type { RunProgress } from '../store/reports.js';
 import {
   HostParams,
   HostPutBody,
   NoQuery,
   ReapStartBody,
+  ReportParams,
   ReportsQuery,
   RunParams,
+  RunQuery,
   TrackedListQuery,
   TrackedParams,
   TrackPutBody,
@@ -42,6 +44,8 @@ import { RecentRuns, type StartedRun } from './runs.js';
 /** What the reaper function is asked to run: exactly its on-demand event (functions/reaper/events.ts). */
 export interface StartRunRequest {
   runId: string;
+  /** The run's start (ISO): every delivery of the invocation keys its reports alike, so a duplicate writes none (SPEC §10). */
+  startedAt?: string;
   /** Only these hosts; absent: every enabled host. */
   hosts?: string[];
   dryRun?: boolean;
@@ -89,15 +93,21 @@ export const DEFAULT_API_BODY_LIMIT = 1024 * 1024;
  * A run is done when every host it covers has a report. The reaper writes that count on every
  * report (`runHosts`); reports written before it did fall back on this process's own record.
  */
-function runDone(reports: ReportItem[], started: StartedRun | undefined, finished: boolean | undefined): boolean {
-  const reported = new Set(reports.map((r) => r.hostId));
-  const declared = reports.find((r) => r.runHosts !== undefined)?.runHosts;
+function runDone(progress: RunProgress, started: StartedRun | undefined, finished: boolean | undefined): boolean {
+  const reported = new Set(progress.hosts);
+  const declared = progress.runHosts;
   if (declared !== undefined) return reported.size >= declared;
   // A run that ended in process is done even if some host got no report (deleted mid-run, or the
   // run failed before any host was contacted): nothing more will come.
   if (finished === true) return true;
   if (started) return started.hosts.every((hostId) => reported.has(hostId));
   return false;
+}
+
+/** The run's declared host count, from any of its reports that carries one. */
+function runHostsOf(reports: readonly { runHosts?: number | undefined }[]): { runHosts?: number } {
+  const declared = reports.find((r) => r.runHosts !== undefined)?.runHosts;
+  return declared === undefined ? {} : { runHosts: declared };
 }
 
 const hostNotFound = (hostId: string) => new AppError(404, 'host_not_found', `host ${hostId} is not registered; register it with PUT /v1/hosts/${hostId}`);
@@ -289,10 +299,12 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     hosts.sort();
 
     const runId = newRunId();
-    runs.add(runId, { hosts, startedAt: new Date(now()).toISOString() });
+    const startedAt = new Date(now()).toISOString();
+    runs.add(runId, { hosts, startedAt });
     try {
       await deps.startRun({
         runId,
+        startedAt,
         // Without names the reaper takes every enabled host itself: the event stays small however large the fleet.
         ...(body.hosts === undefined ? {} : { hosts }),
         ...(body.dryRun === undefined ? {} : { dryRun: body.dryRun }),
@@ -308,32 +320,56 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     return c.json(started, 202);
   });
 
-  /** The run's host reports so far and whether it is done. 404 when there is no report and this process did not start it. */
+  /**
+   * One page of the run's host reports so far (summaries, `limit`/`cursor`) and whether it is
+   * done. 404 when there is no report and this process did not start it.
+   */
   app.get('/v1/reaps/:runId', async (c) => {
     const { runId } = readParams(c, RunParams);
-    readQuery(c, NoQuery);
-    const reports = await store.reports.reportsForRun(runId);
+    const query = readQuery(c, RunQuery);
+    const page = await store.reports.runPage(runId, query);
+    // A first page that holds the whole run says who reported; otherwise one more read of the
+    // run's host ids (only those) does, so `done` is over every page.
+    const progress: RunProgress =
+      query.cursor === undefined && page.cursor === undefined
+        ? { hosts: [...new Set(page.items.map((r) => r.hostId))], ...runHostsOf(page.items) }
+        : await store.reports.runProgress(runId);
     const started = runs.get(runId);
-    if (reports.length === 0 && !started) {
+    if (progress.hosts.length === 0 && !started) {
       throw new AppError(404, 'run_not_found', `no report for run ${runId}; a run that was just started shows up once its first host has reported`);
     }
     const body: RunView = {
       runId,
-      done: runDone(reports, started, deps.runFinished?.(runId)),
+      done: runDone(progress, started, deps.runFinished?.(runId)),
       ...(started ? { hosts: [...started.hosts] } : {}),
-      reports,
+      reported: progress.hosts.length,
+      ...(progress.runHosts === undefined ? {} : { runHosts: progress.runHosts }),
+      reports: page.items,
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
     };
     return c.json(body);
   });
 
   // ---- audit trail -------------------------------------------------------------------------
 
-  /** Newest first, paged with an opaque cursor; a cursor from another listing is a 400. */
+  /**
+   * Newest first, paged with an opaque cursor; a cursor from another listing is a 400. Summaries:
+   * counts, `containersTotal` and `truncated`, never the per-container lists (SPEC §6).
+   */
   app.get('/v1/reports', async (c) => {
     const query = readQuery(c, ReportsQuery);
     const page = await store.reports.listReports(query);
     const body: ReportPageBody = { items: page.items, ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
     return c.json(body);
+  });
+
+  /** One host's report of one run, in full: its (capped) per-container list included. */
+  app.get('/v1/reports/:hostId/:runId', async (c) => {
+    const { hostId, runId } = readParams(c, ReportParams);
+    readQuery(c, NoQuery);
+    const report = await store.reports.getReport(hostId, runId);
+    if (!report) throw new AppError(404, 'report_not_found', `host ${hostId} has no report of run ${runId} (yet)`);
+    return c.json(report);
   });
 
   return app;

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ClawboxId, HostId, Instant, RunId } from '../../lib/ids.js';
 // Only the pure schemas: clients of the API (the CLI) must not load the DynamoDB SDK.
-import { HostInput, HostItem, MAX_PAGE_SIZE, MAX_REPORTS_PAGE, ReportItem, TrackInput, TrackedItem } from '../store/schemas.js';
+import { HostInput, HostItem, MAX_PAGE_SIZE, MAX_REPORTS_PAGE, ReportItem, ReportSummary, TrackInput, TrackedItem } from '../store/schemas.js';
 
 /** A page size in a query string: digits only, so "", "1e2" or "-1" are refused, never coerced. */
 const pageLimit = (max: number) =>
@@ -22,9 +22,11 @@ export const NoQuery = z.strictObject({});
 export const HostParams = z.strictObject({ hostId: HostId });
 export const TrackedParams = z.strictObject({ hostId: HostId, containerId: ClawboxId });
 export const RunParams = z.strictObject({ runId: RunId });
+/** GET /v1/reports/:hostId/:runId: one host's report of one run, in full. */
+export const ReportParams = z.strictObject({ hostId: HostId, runId: RunId });
 
 /** PUT /v1/hosts/:hostId; `enabled` defaults to true. */
-export const HostPutBody = HostInput.extend({ enabled: z.boolean().default(true) });
+export const HostPutBody = HostInput.safeExtend({ enabled: z.boolean().default(true) });
 export type HostPutBody = z.input<typeof HostPutBody>;
 
 /** PUT /v1/hosts/:hostId/containers/:containerId (idempotent). */
@@ -45,13 +47,31 @@ export type ReapStartBody = z.infer<typeof ReapStartBody>;
 export const ReapStarted = z.strictObject({ runId: RunId, hosts: z.array(HostId) });
 export type ReapStarted = z.infer<typeof ReapStarted>;
 
-/** GET /v1/reaps/:runId: the host reports so far and whether every host of the run has one. */
+/** GET /v1/reaps/:runId query string: one page of the run's host reports. */
+export const RunQuery = z.strictObject({
+  limit: pageLimit(MAX_REPORTS_PAGE).optional(),
+  cursor: z.string().max(4096).optional(),
+});
+export type RunQuery = z.infer<typeof RunQuery>;
+
+/**
+ * GET /v1/reaps/:runId: one page of the host reports so far (summaries: counts, no per-container
+ * list; GET /v1/reports/:hostId/:runId has the one full report), and whether every host of the
+ * run has one. `done` and `reported` are over the whole run, whichever page this is.
+ */
 export const RunView = z.strictObject({
   runId: RunId,
   done: z.boolean(),
   /** Hosts the run was started for, when known. */
   hosts: z.array(HostId).optional(),
-  reports: z.array(ReportItem),
+  /** Distinct hosts with a report so far, over every page. */
+  reported: z.number().int().min(0),
+  /** Hosts the run covers, as its reports declare (absent on reports written before they did). */
+  runHosts: z.number().int().min(0).optional(),
+  /** This page, ordered by host id; the pages together hold each host's report once. */
+  reports: z.array(ReportSummary),
+  /** Present when there may be more: pass it back as `cursor`. */
+  cursor: z.string().optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 
@@ -65,7 +85,8 @@ export const ReportsQuery = z.strictObject({
 });
 export type ReportsQuery = z.infer<typeof ReportsQuery>;
 
-export const ReportPageBody = z.strictObject({ items: z.array(ReportItem), cursor: z.string().optional() });
+/** GET /v1/reports: summaries (counts, `containersTotal`, `truncated`; no per-container list). */
+export const ReportPageBody = z.strictObject({ items: z.array(ReportSummary), cursor: z.string().optional() });
 export type ReportPageBody = z.infer<typeof ReportPageBody>;
 
 /** GET /v1/hosts/:hostId/containers query string: one page, in containerId order. */
@@ -99,4 +120,4 @@ export type RestoreAnswer = z.infer<typeof RestoreAnswer>;
 
 export const HealthBody = z.strictObject({ ok: z.literal(true) });
 
-export { HostItem, ReportItem, TrackedItem };
+export { HostItem, ReportItem, ReportSummary, TrackedItem };

@@ -3,7 +3,7 @@
  * grouped from host reports. No store, no clock (the caller passes `nowMs`), so the numbers a page
  * shows can be unit-tested against hand-made reports.
  */
-import type { ReportItem, ReportStatus } from '../store/schemas.js';
+import type { ReportSummary, ReportStatus } from '../store/schemas.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -69,7 +69,7 @@ export interface Bucket {
 }
 
 /** Spreads reports over the window's buckets by the start of their run; reports outside the window are left out. */
-export function bucketize(reports: readonly ReportItem[], window: TimeWindow): Bucket[] {
+export function bucketize(reports: readonly ReportSummary[], window: TimeWindow): Bucket[] {
   const buckets: Bucket[] = Array.from({ length: window.buckets }, (_, i) => ({
     start: window.firstBucket + i * window.bucketMs,
     found: 0,
@@ -104,7 +104,7 @@ export interface Totals {
 
 const emptyTotals = (): Totals => ({ runs: 0, reports: 0, found: 0, removed: 0, failed: 0, failingReports: 0 });
 
-export function totals(reports: readonly ReportItem[]): Totals {
+export function totals(reports: readonly ReportSummary[]): Totals {
   const sum = emptyTotals();
   const runs = new Set<string>();
   for (const report of reports) {
@@ -120,8 +120,8 @@ export function totals(reports: readonly ReportItem[]): Totals {
 }
 
 /** Totals per host id. */
-export function totalsByHost(reports: readonly ReportItem[]): Map<string, Totals> {
-  const groups = new Map<string, ReportItem[]>();
+export function totalsByHost(reports: readonly ReportSummary[]): Map<string, Totals> {
+  const groups = new Map<string, ReportSummary[]>();
   for (const report of reports) {
     const group = groups.get(report.hostId);
     if (group) group.push(report);
@@ -133,7 +133,7 @@ export function totalsByHost(reports: readonly ReportItem[]): Map<string, Totals
 export interface RunSummary extends Totals {
   runId: string;
   startedAt: string;
-  trigger: ReportItem['trigger'];
+  trigger: ReportSummary['trigger'];
   dryRun: boolean;
   /** Host reports of this run, and the failing ones' host ids. */
   hosts: number;
@@ -141,8 +141,8 @@ export interface RunSummary extends Totals {
 }
 
 /** Host reports grouped into runs, newest run first. */
-export function summarizeRuns(reports: readonly ReportItem[]): RunSummary[] {
-  const groups = new Map<string, ReportItem[]>();
+export function summarizeRuns(reports: readonly ReportSummary[]): RunSummary[] {
+  const groups = new Map<string, ReportSummary[]>();
   for (const report of reports) {
     const group = groups.get(report.runId);
     if (group) group.push(report);

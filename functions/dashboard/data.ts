@@ -1,9 +1,10 @@
 /**
  * What the dashboard reads from the store. Every listing is paged to its end or to a cap, and
- * says which: a page must never present a truncated sum as the whole.
+ * says which: a page must never present a truncated sum as the whole. The fleet, host and run
+ * pages read summaries (counts, no per-container lists); only the report page reads a full item.
  */
 import type { Store } from '../store/index.js';
-import type { Host, ReportItem, TrackedItem } from '../store/schemas.js';
+import type { Host, ReportItem, ReportSummary, TrackedItem } from '../store/schemas.js';
 import type { InvalidHost } from '../store/hosts.js';
 import type { TimeWindow } from './aggregate.js';
 
@@ -16,14 +17,14 @@ export type DashboardStore = Pick<Store, 'hosts' | 'tracked' | 'reports'>;
 
 export interface LoadedReports {
   /** Newest first. */
-  items: ReportItem[];
+  items: ReportSummary[];
   /** True when the window holds more reports than were read (older ones are left out). */
   capped: boolean;
 }
 
 /** The reports whose run started inside the window, newest first, through every page up to `cap`. */
 export async function loadReports(store: DashboardStore, window: TimeWindow, hostId?: string, cap = MAX_DASHBOARD_REPORTS): Promise<LoadedReports> {
-  const items: ReportItem[] = [];
+  const items: ReportSummary[] = [];
   let cursor: string | undefined;
   do {
     const page = await store.reports.listReports({
@@ -87,12 +88,12 @@ async function loadTracked(store: DashboardStore, hostId: string): Promise<HostD
   return { items, more };
 }
 
-/** Every host's report of a run, by host id. */
-export function loadRun(store: DashboardStore, runId: string): Promise<ReportItem[]> {
-  return store.reports.reportsForRun(runId);
+/** Every host's report of a run as summaries, by host id. */
+export function loadRun(store: DashboardStore, runId: string): Promise<ReportSummary[]> {
+  return store.reports.runSummaries(runId);
 }
 
-/** One host's report of one run (a host gets one report per run). */
-export async function loadReport(store: DashboardStore, hostId: string, runId: string): Promise<ReportItem | undefined> {
-  return (await store.reports.reportsForRun(runId)).find((r) => r.hostId === hostId);
+/** One host's report of one run in full, its container list included (a host gets one report per run). */
+export function loadReport(store: DashboardStore, hostId: string, runId: string): Promise<ReportItem | undefined> {
+  return store.reports.getReport(hostId, runId);
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseReaperEnv } from '../../lib/env-config.js';
 import { LIMITS } from '../../agent/contract.js';
 import { decodeKey } from '../../lib/signing.js';
+import { readCertAndKey, readCertificates } from '../../lib/tls-files.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
 
 /** The largest per-host maxReap (S4): a larger cap is no cap. */
@@ -66,8 +67,32 @@ const ReaperEnv = z
       .regex(/^\/[A-Za-z0-9_.\-/]{1,1010}$/, 'must be an SSM parameter name starting with /')
       .optional(),
     REAPER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().transform((value) => value ?? 'info'),
+    /** PEM CA bundle for agents' certificates; replaces the default roots for agent calls (lib/agent-transport.ts). */
+    REAPER_AGENT_CA_FILE: z.string().optional(),
+    /** PEM client certificate and key, for agents started with --tls-client-ca. */
+    REAPER_AGENT_CLIENT_CERT: z.string().optional(),
+    REAPER_AGENT_CLIENT_KEY: z.string().optional(),
   })
   .superRefine((env, ctx) => {
+    // The agent TLS files are read once here, so a bad one stops the start, not every call.
+    if (env.REAPER_AGENT_CA_FILE !== undefined) {
+      try {
+        readCertificates(env.REAPER_AGENT_CA_FILE, 'REAPER_AGENT_CA_FILE');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['REAPER_AGENT_CA_FILE'], message: (error as Error).message.replace(/^REAPER_AGENT_CA_FILE /, '') });
+      }
+    }
+    const cert = env.REAPER_AGENT_CLIENT_CERT;
+    const key = env.REAPER_AGENT_CLIENT_KEY;
+    if ((cert === undefined) !== (key === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [cert === undefined ? 'REAPER_AGENT_CLIENT_CERT' : 'REAPER_AGENT_CLIENT_KEY'], message: 'set both REAPER_AGENT_CLIENT_CERT and REAPER_AGENT_CLIENT_KEY, or neither' });
+    } else if (cert !== undefined && key !== undefined) {
+      try {
+        readCertAndKey({ cert, key }, { cert: 'REAPER_AGENT_CLIENT_CERT', key: 'REAPER_AGENT_CLIENT_KEY' });
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['REAPER_AGENT_CLIENT_CERT'], message: (error as Error).message });
+      }
+    }
     // S12: a call may take this long to be answered; the grace must outlast it.
     if (env.REAPER_GRACE_SECONDS > 0 && env.REAPER_AGENT_TIMEOUT_SECONDS >= env.REAPER_GRACE_SECONDS) {
       ctx.addIssue({
@@ -112,6 +137,10 @@ export interface ReaperConfig extends ReapSettings {
   masterKey: string | undefined;
   masterKeyParam: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Agent TLS (SPEC §4): file paths, checked at start; read by functions/reaper.ts into the transport. */
+  agentCaFile: string | undefined;
+  agentClientCertFile: string | undefined;
+  agentClientKeyFile: string | undefined;
 }
 
 export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
@@ -152,5 +181,8 @@ export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig>
     masterKey: e.REAPER_MASTER_KEY?.trim(),
     masterKeyParam: e.REAPER_MASTER_KEY_PARAM,
     logLevel: e.REAPER_LOG_LEVEL,
+    agentCaFile: e.REAPER_AGENT_CA_FILE,
+    agentClientCertFile: e.REAPER_AGENT_CLIENT_CERT,
+    agentClientKeyFile: e.REAPER_AGENT_CLIENT_KEY,
   });
 }

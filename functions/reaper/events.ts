@@ -1,11 +1,14 @@
 /**
  * The two events the reaper function accepts, validated with zod:
  * - an EventBridge scheduled event (detail-type "Scheduled Event") → trigger `schedule`;
- * - an async invocation from the API, `{ runId, hosts?, dryRun?, force?, now? }` → trigger `api`.
+ * - an async invocation from the API, `{ runId, startedAt?, hosts?, dryRun?, force?, now? }` → trigger `api`.
+ *
+ * Every delivery of one event is the same run: the same runId and the same start (the reports'
+ * key), so a duplicate delivery writes no second report (SPEC §10).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { HostId, RunId } from '../../lib/ids.js';
+import { HostId, Instant, RunId } from '../../lib/ids.js';
 import type { RunRequest } from './run.js';
 
 /** EventBridge adds fields over time; only what is used is required. */
@@ -18,6 +21,8 @@ export const ScheduledEvent = z.looseObject({
 
 export const OnDemandEvent = z.strictObject({
   runId: RunId,
+  /** When the API started the run: the reports' sort key, the same for every delivery of the event. */
+  startedAt: Instant.optional(),
   hosts: z.array(HostId).min(1).max(10_000).optional(),
   dryRun: z.boolean().optional(),
   force: z.boolean().optional(),
@@ -38,7 +43,11 @@ export function runRequestFromEvent(event: unknown, newRunId: () => string = ran
   const scheduled = ScheduledEvent.safeParse(event);
   if (scheduled.success) {
     const id = RunId.safeParse(scheduled.data.id);
-    return { runId: id.success ? id.data : newRunId(), trigger: 'schedule' };
+    // An id that is not a run id still names the event: a run id derived from it is the same
+    // for every delivery. The event's time is the run's start, so the reports' keys are too.
+    const runId = id.success ? id.data : scheduled.data.id.length > 0 ? `ev-${createHash('sha256').update(scheduled.data.id).digest('hex').slice(0, 40)}` : newRunId();
+    const time = Date.parse(scheduled.data.time);
+    return { runId, trigger: 'schedule', ...(Number.isFinite(time) ? { startedAt: new Date(time).toISOString() } : {}) };
   }
   const onDemand = OnDemandEvent.safeParse(event);
   if (onDemand.success) {
@@ -46,6 +55,7 @@ export function runRequestFromEvent(event: unknown, newRunId: () => string = ran
     return {
       runId: e.runId,
       trigger: 'api',
+      ...(e.startedAt === undefined ? {} : { startedAt: new Date(e.startedAt).toISOString() }),
       ...(e.hosts === undefined ? {} : { hosts: e.hosts }),
       ...(e.dryRun === undefined ? {} : { dryRun: e.dryRun }),
       ...(e.force === undefined ? {} : { force: e.force }),
@@ -53,5 +63,5 @@ export function runRequestFromEvent(event: unknown, newRunId: () => string = ran
     };
   }
   const issues = onDemand.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`);
-  throw new InvalidEventError(`not a scheduled event nor an on-demand run { runId, hosts?, dryRun?, force?, now? }: ${issues.join('; ')}`);
+  throw new InvalidEventError(`not a scheduled event nor an on-demand run { runId, startedAt?, hosts?, dryRun?, force?, now? }: ${issues.join('; ')}`);
 }

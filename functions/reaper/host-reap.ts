@@ -9,16 +9,24 @@ import { AgentCallError, type AgentClient, type AgentClientOptions } from '../..
 function codeOf(error: unknown): { errorCode?: string } {
   return error instanceof AgentCallError && error.code !== undefined && error.code !== 'unknown' ? { errorCode: error.code } : {};
 }
+/** The host's report when its agent URL breaks the rules (functions/reaper/agent-url.ts): nothing is sent. */
+function refusedUrl(host: Host): Verdict | undefined {
+  const error = checkAgentUrl(host);
+  return error === undefined ? undefined : { status: 'refused', errorCode: AGENT_URL_REFUSED, error, attempts: 0 };
+}
 import { withBackoff } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
-import type { Store } from '../store/index.js';
+import { DuplicateReportError, type Store } from '../store/index.js';
 import type { ReportInput } from '../store/report-item.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
 import type { Binding } from './engine-binding.js';
 import type { FleetBudget } from './fleet-budget.js';
 import { describe, failureStatus } from './outcome.js';
+import { AGENT_URL_REFUSED, checkAgentUrl } from './agent-url.js';
+import { bodyLimitProblem, commandSizeProblem, TRACKED_SET_TOO_LARGE } from './command-size.js';
+import { FILL_IN_TIMEOUT_MS, fillInUnknown, MAX_UNKNOWN_RUNS, sendWithRecovery, type PendingRun } from './recover.js';
 
 /** No agent call is started with less time than this before the work deadline. */
 export const MIN_CALL_MS = 500;
@@ -56,6 +64,10 @@ export interface HostOutcome {
   counts: ReapReport['counts'] | null;
   /** False when even the report could not be written (logged in the run's summary). */
   reportWritten: boolean;
+  /** `unknown`: the agent may have acted, its report was not had; `recovered`: had after the answer was lost. */
+  outcome?: 'unknown' | 'recovered';
+  /** Another delivery of this run had written this host's report: this outcome was not written, nor counted (SPEC §10). */
+  duplicate?: boolean;
 }
 
 export type AgentClientFactory = (options: AgentClientOptions) => AgentClient;
@@ -103,6 +115,12 @@ export interface Verdict {
   maxReap?: number | null;
   attempts: number;
   agentReport?: ReapReport;
+  /** `unknown`: no answer and the agent may have acted; `recovered`: the answer was lost, the report had after. */
+  outcome?: 'unknown' | 'recovered';
+  /** For a recovered outcome: what was lost. */
+  lost?: { status: ReportStatus; error: string; at: string };
+  /** For an unknown outcome a later run may still have from the agent: when the command was last sent. */
+  unknownSentAt?: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -142,6 +160,8 @@ export function createHostReaper(deps: HostReapDeps) {
    * count as clock error (S12).
    */
   async function identify(host: Host, ctx: RunContext, masterKey: string): Promise<{ identity: Identity; measuredOffsetMs: number; attempts: number } | { verdict: Verdict }> {
+    const urlRefused = refusedUrl(host); // SPEC §4: before anything is sent (the binding step calls this first)
+    if (urlRefused) return { verdict: urlRefused };
     if (now() >= ctx.workDeadline - MIN_CALL_MS) return { verdict: { status: 'timeout', error: NOT_REACHED, attempts: 0 } };
     const client = clientFor(host, masterKey);
     let attempts = 0;
@@ -160,6 +180,8 @@ export function createHostReaper(deps: HostReapDeps) {
   }
 
   async function command(host: Host, ctx: RunContext, masterKey: string, prepared: Prepared | undefined): Promise<Verdict> {
+    const urlRefused = refusedUrl(host); // SPEC §4: a host item written by hand must not bypass the URL rules
+    if (urlRefused) return urlRefused;
     // What the binding step learnt is this host's outcome, whenever it comes back.
     if (prepared && 'verdict' in prepared) return prepared.verdict;
     if (now() >= ctx.workDeadline - MIN_CALL_MS) return { status: 'timeout', error: NOT_REACHED, attempts: 0 };
@@ -210,49 +232,80 @@ export function createHostReaper(deps: HostReapDeps) {
     }
 
     const maxReap = ctx.force ? null : (host.maxReap ?? settings.maxReap);
+    const body: Omit<ReapRequest, 'fleetBudget'> = {
+      runId: ctx.runId,
+      hostId: host.hostId,
+      tracked: tracked.refs,
+      snapshotAt,
+      graceSeconds: settings.graceSeconds,
+      stopTimeoutSeconds: settings.stopTimeoutSeconds,
+      maxReap,
+      dryRun: ctx.dryRun,
+      anchor: identity.anchor,
+      engineId: binding.engineId,
+      ...(ctx.force ? {} : { maxReapPercent: { percent: settings.maxReapPercent, min: settings.maxReapPercentMin } }),
+      quarantineSeconds: ctx.quarantineSeconds,
+      quarantine,
+    };
+    // A command the agent would refuse as too large is not sent; the report says how to fix it.
+    const tooLarge = commandSizeProblem(body);
+    if (tooLarge !== undefined) {
+      return { ...seen, status: 'error', errorCode: TRACKED_SET_TOO_LARGE, error: tooLarge, snapshotAt, maxReap, attempts: known.attempts };
+    }
     // S4: the host's share of the fleet budget is held for the whole command.
     const granted = ctx.budget === undefined || maxReap === null ? undefined : await ctx.budget.reserve(Math.min(maxReap, ctx.budget.total), ctx.signal);
     let used = granted ?? 0;
     try {
-      const request: ReapRequest = {
-        runId: ctx.runId,
-        hostId: host.hostId,
-        tracked: tracked.refs,
-        snapshotAt,
-        graceSeconds: settings.graceSeconds,
-        stopTimeoutSeconds: settings.stopTimeoutSeconds,
-        maxReap,
-        dryRun: ctx.dryRun,
-        anchor: identity.anchor,
-        engineId: binding.engineId,
-        ...(ctx.force ? {} : { maxReapPercent: { percent: settings.maxReapPercent, min: settings.maxReapPercentMin } }),
-        ...(granted === undefined ? {} : { fleetBudget: granted }),
-        quarantineSeconds: ctx.quarantineSeconds,
-        quarantine,
-      };
+      const request: ReapRequest = { ...body, ...(granted === undefined ? {} : { fleetBudget: granted }) };
       const sent = { ...seen, snapshotAt, trackedSent: tracked.refs.length, maxReap };
       const client = clientFor(host, masterKey);
-      let attempts = known.attempts;
-      try {
-        // A retry sends the same runId: the agent replays the first run's report (S6).
-        const report = await withRetries(ctx, (signal) => client.reap(request, signal), () => attempts++);
+      // A retry sends the same runId: the agent replays the first run's report (S6). An answer
+      // lost is asked for (GET /v1/reaps/:runId) until the work deadline (./recover.ts).
+      const delivery = await sendWithRecovery({ client, request, settings, workDeadline: ctx.workDeadline, signal: ctx.signal, now, random: deps.random, minCallMs: MIN_CALL_MS });
+      const attempts = known.attempts + delivery.attempts;
+      const report = delivery.report;
+      if (report) {
         if (report.runId !== ctx.runId || report.hostId !== host.hostId) {
           return { ...sent, status: 'error', error: `agent answered for run ${report.runId} on host ${report.hostId}, not this command`, attempts };
         }
         used = report.counts.removed + report.counts.failed;
+        const recovered = delivery.lost ? { outcome: 'recovered' as const, lost: delivery.lost } : {};
         if (!ctx.dryRun && (report.status === 'ok' || report.status === 'partial')) {
           const problem = await recordQuarantine(host.hostId, quarantine, report, ctx);
-          if (problem) return { ...sent, status: report.status, attempts, agentReport: report, error: problem };
+          if (problem) return { ...sent, status: report.status, attempts, agentReport: report, error: problem, ...recovered };
         }
-        return { ...sent, engineId: report.engineId, status: report.status, attempts, agentReport: report };
-      } catch (error) {
-        const status = error instanceof AgentCallError && error.code === 'engine_mismatch' ? 'refused' : failureStatus(error);
-        // Refused before it started, on the first attempt: the grant was not used. After an
-        // attempt whose outcome is unknown (network error, 5xx, timeout), it stays spent (S4).
-        if (attempts <= 1 && error instanceof AgentCallError && error.httpStatus !== undefined && error.httpStatus < 500) used = 0;
-        const note = status === 'timeout' ? '; the agent may still finish this run, its log has the outcome' : '';
-        return { ...sent, status, error: `${describe(error)}${note}`, ...codeOf(error), attempts };
+        return { ...sent, engineId: report.engineId, status: report.status, attempts, agentReport: report, ...recovered };
       }
+      const error = delivery.error;
+      // Refused before it started, or never delivered: the grant was not used. After an attempt
+      // whose outcome is unknown (network error, 5xx, timeout), it stays spent (S4).
+      if (!delivery.everMaybeActed) used = 0;
+      if (error instanceof AgentCallError && error.httpStatus === 413) {
+        return { ...sent, status: 'error', errorCode: TRACKED_SET_TOO_LARGE, error: bodyLimitProblem(request), attempts };
+      }
+      const status = error instanceof AgentCallError && error.code === 'engine_mismatch' ? 'refused' : failureStatus(error);
+      if (delivery.interrupted) {
+        return {
+          ...sent,
+          status,
+          errorCode: 'run_interrupted',
+          error: `${describe(error)}; outcome unknown: the agent began this run and stopped before it finished (a crash or a kill mid-reap), so what it did is not known; it will not run it again`,
+          attempts,
+          outcome: 'unknown',
+        };
+      }
+      if (delivery.maybeActed) {
+        return {
+          ...sent,
+          status,
+          error: `${describe(error)}; outcome unknown: the agent may have acted on the command and its report could not be had before the run deadline; a later run asks the agent for it and fills this report in`,
+          ...codeOf(error),
+          attempts,
+          outcome: 'unknown',
+          ...(delivery.lastSentAt === undefined ? {} : { unknownSentAt: delivery.lastSentAt }),
+        };
+      }
+      return { ...sent, status, error: describe(error), ...codeOf(error), attempts };
     } finally {
       if (granted !== undefined) ctx.budget?.settle(granted, used);
     }
@@ -291,10 +344,15 @@ export function createHostReaper(deps: HostReapDeps) {
     const began = now();
     const log = deps.logger.child({ runId: ctx.runId, hostId: host.hostId });
     let verdict: Verdict;
+    const pendingBefore = host.lastReap?.unknownRuns ?? [];
+    let stillUnknown: Promise<PendingRun[]> = Promise.resolve(pendingBefore);
     // A host that could never have been contacted says why, even when its turn never came.
     if (ctx.masterKey instanceof Error) verdict = { status: 'error', error: `master key unavailable, nothing was sent: ${ctx.masterKey.message}`, attempts: 0 };
     else if (options.notReached) verdict = { status: 'timeout', error: NOT_REACHED, attempts: 0 };
     else {
+      // Earlier runs whose outcome is unknown are asked about beside this one's command, so the
+      // command waits for nothing (one bounded question each).
+      if (pendingBefore.length > 0) stillUnknown = fillIn(host, ctx, ctx.masterKey, pendingBefore, log);
       try {
         verdict = await command(host, ctx, ctx.masterKey, options.prepared);
       } catch (error) {
@@ -302,6 +360,7 @@ export function createHostReaper(deps: HostReapDeps) {
         verdict = { status: 'error', error: `internal error: ${describe(error)}`, attempts: 0 };
       }
     }
+    const pending = (await stillUnknown).filter((p) => p.runId !== ctx.runId);
     const finished = now();
     const input: ReportInput = {
       hostId: host.hostId,
@@ -323,6 +382,8 @@ export function createHostReaper(deps: HostReapDeps) {
       attempts: verdict.attempts,
       runHosts: ctx.runHosts,
       agentReport: verdict.agentReport,
+      outcome: verdict.outcome,
+      lost: verdict.lost,
     };
     const outcome: HostOutcome = {
       hostId: host.hostId,
@@ -334,6 +395,7 @@ export function createHostReaper(deps: HostReapDeps) {
       durationMs: finished - began,
       counts: verdict.agentReport?.counts ?? null,
       reportWritten: false,
+      ...(verdict.outcome === undefined ? {} : { outcome: verdict.outcome }),
     };
     // The write must be done before the Lambda ends (S8). putReport stops retrying by then, but
     // cannot cut an attempt short: one still pending at the end is abandoned here, and the report
@@ -344,14 +406,34 @@ export function createHostReaper(deps: HostReapDeps) {
       if (written === TIMED_OUT) throw new Error('the report write did not finish before the run deadline');
       outcome.reportWritten = true;
     } catch (error) {
+      if (error instanceof DuplicateReportError) {
+        // Another delivery of this run wrote this host's report (SPEC §10): this outcome is not
+        // written nor counted. If that report's outcome was unknown and this one has the agent's
+        // report (a replay of the same run), it is filled in.
+        outcome.duplicate = true;
+        let filled = false;
+        if (verdict.agentReport) {
+          filled = await store.reports
+            .fillInReport({ hostId: host.hostId, runId: ctx.runId, startedAt: ctx.startedAt }, verdict.agentReport, { at: iso(now()), byRunId: ctx.runId }, { deadlineAt: writeBy })
+            .catch(() => false);
+        }
+        log.warn({ status: verdict.status, filledIn: filled }, 'duplicate delivery: this host already has a report for this run; this outcome is not written nor counted');
+        return outcome;
+      }
       // Nothing is lost: the whole report goes to the log (it holds no secret, S9), from which it
       // can be written again by hand (the item is buildReportItem(report)).
       log.error({ err: error, status: verdict.status, report: input }, 'REPORT NOT STORED: could not write the host report; the full report is in this line');
       return outcome;
     }
+    // The reports still to be filled in, this one's included when a later run may have it.
+    if (verdict.outcome === 'unknown' && verdict.unknownSentAt !== undefined) pending.push({ runId: ctx.runId, startedAt: ctx.startedAt, sentAt: iso(verdict.unknownSentAt) });
+    const unknownRuns = pending.slice(-MAX_UNKNOWN_RUNS);
+    const pendingChanged = JSON.stringify(unknownRuns) !== JSON.stringify(pendingBefore);
     // lastReap is a convenience copy (the report is the record): skipped past the work deadline,
-    // and abandoned there when slow, so that it never holds a slot other hosts wait for.
-    if (ctx.signal.aborted || now() >= ctx.workDeadline) return outcome;
+    // and abandoned there when slow, so that it never holds a slot other hosts wait for. Only
+    // when it carries the list of unknown outcomes to fill in is it written in the margin too.
+    if (!pendingChanged && (ctx.signal.aborted || now() >= ctx.workDeadline)) return outcome;
+    const recordBy = pendingChanged ? Math.max(writeBy, ctx.workDeadline) : ctx.workDeadline;
     try {
       const recorded = await settleBy(
         store.hosts.recordLastReap(host.hostId, {
@@ -362,14 +444,36 @@ export function createHostReaper(deps: HostReapDeps) {
           ...(verdict.error === undefined ? {} : { error: verdict.error.slice(0, 2000) }),
           ...(verdict.errorCode === undefined ? {} : { errorCode: verdict.errorCode }),
           ...(verdict.clockOffsetMs === undefined ? {} : { clockOffsetMs: verdict.clockOffsetMs }),
+          ...(verdict.outcome === 'unknown' ? { outcome: 'unknown' as const } : {}),
+          ...(unknownRuns.length > 0 ? { unknownRuns } : {}),
         }),
-        ctx.workDeadline - now(),
+        recordBy - now(),
       );
       if (recorded === TIMED_OUT) log.warn('lastReap not updated before the run deadline');
     } catch (error) {
       log.warn({ err: error }, 'could not update the host lastReap');
     }
     return outcome;
+  }
+
+  /** The unknown outcomes of this host's earlier runs, asked for and filled in (./recover.ts); returns those still unknown. */
+  async function fillIn(host: Host, ctx: RunContext, masterKey: string, pending: readonly PendingRun[], log: Logger): Promise<PendingRun[]> {
+    if (checkAgentUrl(host) !== undefined) return [...pending];
+    try {
+      return await fillInUnknown({
+        pending,
+        hostId: host.hostId,
+        client: clientFor(host, masterKey),
+        fill: (entry, report) => store.reports.fillInReport({ hostId: host.hostId, runId: entry.runId, startedAt: entry.startedAt }, report, { at: iso(now()), byRunId: ctx.runId }, { deadlineAt: ctx.workDeadline }),
+        now,
+        signal: ctx.signal,
+        timeoutMs: Math.min(FILL_IN_TIMEOUT_MS, ctx.workDeadline - MIN_CALL_MS - now()),
+        log,
+      });
+    } catch (error) {
+      log.warn({ err: error }, 'could not fill in earlier unknown outcomes; the next run asks again');
+      return [...pending];
+    }
   }
 
   return { reapHost, identify };

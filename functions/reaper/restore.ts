@@ -5,11 +5,13 @@
  * containers that carry this label value and whose Docker id is in the quarantine records.
  */
 import { z } from 'zod';
-import { createAgentClient, type AgentClientOptions, type AgentClient } from '../../lib/agent-client.js';
+import type { AgentClientOptions, AgentClient } from '../../lib/agent-client.js';
+import { clientsOver, defaultAgentTransport } from '../../lib/agent-transport.js';
 import { ClawboxId, HostId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
 import type { Store } from '../store/index.js';
+import { checkAgentUrl } from './agent-url.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { describe } from './outcome.js';
 
@@ -35,7 +37,7 @@ export interface RestorerDeps {
 }
 
 export function createRestorer(deps: RestorerDeps) {
-  const makeClient = deps.agentClient ?? createAgentClient;
+  const makeClient = deps.agentClient ?? clientsOver(defaultAgentTransport());
   return async function restore(hostId: string, containerId: string): Promise<RestoreOutcome> {
     const entries = await deps.store.quarantine.forContainer(hostId, containerId);
     if (entries.length === 0) return { status: 'not-quarantined', containers: [] };
@@ -43,6 +45,9 @@ export function createRestorer(deps: RestorerDeps) {
     // The tracked item written by the API already protects the container; the next run of this
     // host restores it (tracked + quarantine record = unpause) if it cannot be done now.
     if (!host) return { status: 'pending', containers: [], error: `host ${hostId} is not registered` };
+    // SPEC §4: the URL rules hold for every call, a restore's too.
+    const refused = checkAgentUrl(host);
+    if (refused !== undefined) return { status: 'pending', containers: [], error: `${refused}; fix the host's registration, then the next run of this host restores it` };
     try {
       const key = await deps.masterKey();
       const client = makeClient({ baseUrl: host.agentUrl, hostKey: decodeKey(deriveHostKey(key, hostId)), ...(deps.now ? { now: deps.now } : {}) });

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import { createAgentClient } from '../../lib/agent-client.js';
+import { clientsOver, defaultAgentTransport } from '../../lib/agent-transport.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Store } from '../store/index.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
@@ -25,7 +25,7 @@ export interface ReaperDeps {
   masterKey: MasterKeyProvider;
   logger: Logger;
   settings: ReapSettings;
-  /** Builds the signed client for one host; default: lib/agent-client over global fetch. */
+  /** Builds the signed client for one host; default: lib/agent-client over the process's agent transport (lib/agent-transport.ts). */
   agentClient?: AgentClientFactory;
   /** Epoch ms; drives snapshots, deadlines and request signatures alike. */
   now?: () => number;
@@ -35,6 +35,12 @@ export interface ReaperDeps {
 
 export interface RunRequest {
   runId?: string;
+  /**
+   * The run's start, ISO: the reports' sort key. Given by the event (a scheduled event's time,
+   * the API's start of an on-demand run), so that every delivery of one event keys its reports
+   * alike and a duplicate writes none (SPEC §10); default now.
+   */
+  startedAt?: string;
   trigger: Trigger;
   /** Only these hosts (when registered and enabled); default: every enabled host. */
   hosts?: readonly string[];
@@ -63,7 +69,10 @@ export interface RunResult {
   hosts: HostOutcome[];
   /** Requested hosts that were not reaped and got no report. */
   skipped: SkippedHost[];
+  /** Of this run's hosts' outcomes, not counting duplicates (hosts already reported by another delivery of the run). */
   statuses: Partial<Record<ReportStatus, number>>;
+  /** Hosts whose report another delivery of this run had written: their outcome here is not counted (SPEC §10). */
+  duplicates: string[];
 }
 
 export class ForceNotAllowedError extends Error {
@@ -91,7 +100,8 @@ export function createReaper(deps: ReaperDeps): Reaper {
   const { reapHost, identify } = createHostReaper({
     store: deps.store,
     settings: deps.settings,
-    agentClient: deps.agentClient ?? createAgentClient,
+    // Keep-alive, TLS session reuse, no redirects, nowhere but the registered URL (SPEC §4).
+    agentClient: deps.agentClient ?? clientsOver(defaultAgentTransport()),
     now,
     random: deps.random ?? Math.random,
     logger: deps.logger,
@@ -189,7 +199,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
       const ctx: RunContext = {
         runId,
         trigger: request.trigger,
-        startedAt: new Date(startedMs).toISOString(),
+        startedAt: request.startedAt ?? new Date(startedMs).toISOString(),
         dryRun,
         force,
         runHosts: selected.length + broken.length,
@@ -251,7 +261,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
 
       const finishedMs = now();
       const statuses: Partial<Record<ReportStatus, number>> = {};
-      for (const o of results) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+      for (const o of results) if (!o.duplicate) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
       const result: RunResult = {
         runId,
         trigger: request.trigger,
@@ -263,6 +273,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
         hosts: results,
         skipped,
         statuses,
+        duplicates: results.filter((o) => o.duplicate).map((o) => o.hostId),
       };
       logSummary(log, result);
       return result;
@@ -274,16 +285,19 @@ const QUIET: ReadonlySet<ReportStatus> = new Set(['ok', 'dry-run']);
 
 /** The run's one log line (S9: ids, statuses and messages only; never keys or signatures). */
 function logSummary(log: Logger, result: RunResult): void {
-  const notOk = result.hosts.filter((h) => !QUIET.has(h.status));
-  const unwritten = result.hosts.filter((h) => !h.reportWritten).map((h) => h.hostId);
+  // A duplicate delivery's outcomes were counted by the delivery that wrote the reports.
+  const counted = result.hosts.filter((h) => !h.duplicate);
+  const notOk = counted.filter((h) => !QUIET.has(h.status));
+  const unwritten = counted.filter((h) => !h.reportWritten).map((h) => h.hostId);
   const totals = { removed: 0, failed: 0, orphans: 0 };
-  for (const h of result.hosts) {
+  for (const h of counted) {
     totals.removed += h.counts?.removed ?? 0;
     totals.failed += h.counts?.failed ?? 0;
     totals.orphans += h.counts?.orphans ?? 0;
   }
   const line = {
-    hosts: result.hosts.length,
+    hosts: counted.length,
+    ...(result.duplicates.length ? { duplicates: result.duplicates.length } : {}),
     statuses: result.statuses,
     ...totals,
     dryRun: result.dryRun,
@@ -293,6 +307,7 @@ function logSummary(log: Logger, result: RunResult): void {
     ...(result.skipped.length ? { skipped: result.skipped } : {}),
     ...(unwritten.length ? { reportsNotWritten: unwritten } : {}),
   };
+  if (result.duplicates.length > 0) log.warn({ duplicates: result.duplicates.slice(0, 20) }, 'duplicate delivery: these hosts already had a report for this run; their outcome here is not counted');
   if (unwritten.length) log.error(line, 'reap run finished; some reports could not be written');
   else if (notOk.length) log.warn(line, 'reap run finished with problems');
   else log.info(line, 'reap run finished');

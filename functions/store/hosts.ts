@@ -75,6 +75,15 @@ export interface HostTables {
   engines: string;
 }
 
+/** Host settings a PUT may leave out; each is then removed from the item. */
+const OPTIONAL_SETTINGS = ['maxReap', 'allowPlainHttp', 'allowLinkLocal'] as const;
+
+function updateExpression(settings: HostInput): string {
+  const set = OPTIONAL_SETTINGS.filter((name) => settings[name] !== undefined).map((name) => `, #${name} = :${name}`);
+  const remove = OPTIONAL_SETTINGS.filter((name) => settings[name] === undefined).map((name) => `#${name}`);
+  return `SET #agentUrl = :agentUrl, #enabled = :enabled, #createdAt = if_not_exists(#createdAt, :at), #updatedAt = :at${set.join('')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`;
+}
+
 export function createHostStore(doc: DynamoDBDocumentClient, tables: HostTables, now: () => number = Date.now): HostStore {
   const table = tables.hosts;
   const claims = createEngineClaims(doc, tables.engines);
@@ -118,15 +127,20 @@ export function createHostStore(doc: DynamoDBDocumentClient, tables: HostTables,
           TableName: table,
           Key: { hostId },
           // #placeholders throughout: DynamoDB's reserved words are many, and grow.
-          UpdateExpression:
-            'SET #agentUrl = :agentUrl, #enabled = :enabled, #createdAt = if_not_exists(#createdAt, :at), #updatedAt = :at' +
-            (settings.maxReap === undefined ? ' REMOVE #maxReap' : ', #maxReap = :maxReap'),
-          ExpressionAttributeNames: { '#agentUrl': 'agentUrl', '#enabled': 'enabled', '#createdAt': 'createdAt', '#updatedAt': 'updatedAt', '#maxReap': 'maxReap' },
+          // A setting left out of the input is removed: a PUT replaces the host's settings.
+          UpdateExpression: updateExpression(settings),
+          ExpressionAttributeNames: {
+            '#agentUrl': 'agentUrl',
+            '#enabled': 'enabled',
+            '#createdAt': 'createdAt',
+            '#updatedAt': 'updatedAt',
+            ...Object.fromEntries(OPTIONAL_SETTINGS.map((name) => [`#${name}`, name])),
+          },
           ExpressionAttributeValues: {
             ':agentUrl': settings.agentUrl,
             ':enabled': settings.enabled,
             ':at': at,
-            ...(settings.maxReap === undefined ? {} : { ':maxReap': settings.maxReap }),
+            ...Object.fromEntries(OPTIONAL_SETTINGS.flatMap((name) => (settings[name] === undefined ? [] : [[`:${name}`, settings[name]]]))),
           },
           ReturnValues: 'ALL_NEW',
         }),

@@ -43,7 +43,7 @@ export function createStore(options: StoreOptions): Store {
 
 export { DEFAULT_TABLE_PREFIX, DAY_INDEX, RUN_INDEX, ensureTables, tableDefinitions, tableNames, type TableNames } from './tables.js';
 export { HostInput, type HostListing, type HostStore, type HostTables, type InvalidHost, type PinResult } from './hosts.js';
-export { TrackInput, MAX_PAGE_SIZE, protects, type ReadTrackedOptions, type TrackedPage, type TrackedSnapshot, type TrackedStore } from './tracked.js';
+export { TrackInput, MAX_PAGE_SIZE, MAX_LEASE_SKEW_SECONDS, TRACKED_TTL_MARGIN_SECONDS, protects, trackedExpiresAt, type ReadTrackedOptions, type TrackedPage, type TrackedSnapshot, type TrackedStore } from './tracked.js';
 export {
   QUARANTINE_BATCH_SIZE,
   QuarantineWriteError,
@@ -53,7 +53,7 @@ export {
   type QuarantinePut,
   type QuarantineStore,
 } from './quarantine.js';
-export { DEFAULT_REPORT_TTL_DAYS, MAX_REPORTS_PAGE, type ListReportsOptions, type ReportPage, type ReportStore } from './reports.js';
+export { DEFAULT_REPORT_TTL_DAYS, DEFAULT_RUN_PAGE, DuplicateReportError, MAX_REPORTS_PAGE, type ListReportsOptions, type ReportPage, type ReportStore, type RunPageOptions, type RunProgress } from './reports.js';
 export { REPORT_LIMITS, buildReportItem, capContainers, reportSortKey, type ReportInput } from './report-item.js';
 export { CorruptItemError } from './corrupt.js';
 export { isRetryableDynamoError } from './dynamo-errors.js';

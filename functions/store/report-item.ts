@@ -42,6 +42,10 @@ export interface ReportInput {
   engineId?: string | undefined;
   /** The agent's clock against the control plane's, as best measured (S12). */
   clockOffsetMs?: number | undefined;
+  /** `unknown`: no answer and the agent may have acted; `recovered`: the answer was lost, the report had afterwards. */
+  outcome?: 'unknown' | 'recovered' | undefined;
+  /** For a recovered outcome: what the report would have said without it. */
+  lost?: { status: ReportStatus; error: string; at: string } | undefined;
 }
 
 /** A host whose clock is off by more than this is flagged in its report (S12). */
@@ -120,5 +124,30 @@ export function buildReportItem(input: ReportInput, options: { ttlDays: number; 
     containersTotal: agent?.containers.length ?? 0,
     truncated,
     expiresAt: Math.floor(options.nowMs / 1000) + Math.round(options.ttlDays * 86_400),
+    ...(input.outcome === undefined ? {} : { outcome: input.outcome }),
+    ...(input.lost === undefined ? {} : { recoveredAt: input.lost.at, lostStatus: input.lost.status, lostError: clip(input.lost.error, 2000) }),
+  };
+}
+
+/**
+ * What filling in a report whose outcome was unknown sets (functions/store/reports.ts
+ * fillInReport): the agent's verdict, its complete counts and its capped container list, and who
+ * recovered it. The rest of the item (its key, start, snapshot, attempts, the control plane's
+ * clock measure) stays as written.
+ */
+export function recoveredFields(agent: ReapReport, recovered: { at: string; byRunId: string }) {
+  const { containers, truncated } = capContainers(agent.containers);
+  return {
+    status: agent.status as ReportStatus,
+    engineId: agent.engineId,
+    ...(agent.cap === undefined ? {} : { cap: agent.cap }),
+    agent: { startedAt: agent.startedAt, finishedAt: agent.finishedAt, durationMs: Math.max(0, agent.durationMs) },
+    counts: { ...agent.counts },
+    containers,
+    containersTotal: agent.containers.length,
+    truncated,
+    outcome: 'recovered' as const,
+    recoveredAt: recovered.at,
+    recoveredBy: recovered.byRunId,
   };
 }

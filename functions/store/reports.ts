@@ -7,17 +7,24 @@
  * newest first: no Scan, and a page costs a handful of Queries however large the table. The
  * default window is the retention (REAPER_REPORT_TTL_DAYS), since older items are expiring.
  * Cursors are opaque and validated on the way back in.
+ *
+ * Bounded reads (SPEC §6): listings and run views read summaries — every attribute but the
+ * per-container list, by ProjectionExpression — so no answer built from them can outgrow 6 MB
+ * whatever the fleet did; only `getReport` reads one full item. (DynamoDB still charges a read by
+ * the item's whole size: the projection bounds the transfer and the memory, not the cost.)
  */
-import { PutCommand, paginateQuery, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { PutCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ReapReport } from '../../agent/contract.js';
 import { z } from 'zod';
 import { HostId, Instant, RunId } from '../../lib/ids.js';
 import { badRequest } from '../../lib/errors.js';
 import { withBackoff } from '../../lib/backoff.js';
 import { parseItem } from './corrupt.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
-import { isRetryableDynamoError } from './dynamo-errors.js';
-import { buildReportItem, type ReportInput } from './report-item.js';
-import { ReportItem } from './schemas.js';
+import { isConditionalCheckFailed, isRetryableDynamoError } from './dynamo-errors.js';
+import { buildReportItem, recoveredFields, reportSortKey, type ReportInput } from './report-item.js';
+import { ReportItem, ReportSummary } from './schemas.js';
 import { MAX_REPORTS_PAGE } from './schemas.js';
 import { DAY_INDEX, RUN_INDEX } from './tables.js';
 
@@ -37,9 +44,35 @@ export interface ListReportsOptions {
 }
 
 export interface ReportPage {
-  items: ReportItem[];
+  /** Summaries: no per-container list (`containersTotal` and `truncated` say how long it is). */
+  items: ReportSummary[];
   /** Present when there may be more; an empty last page is possible. */
   cursor?: string;
+}
+
+export interface RunPageOptions {
+  /** 1-100, default 100. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** Who has reported for a run so far. */
+export interface RunProgress {
+  /** Distinct hosts with a report, sorted. */
+  hosts: string[];
+  /** Hosts the run covers, when its reports say (`runHosts`). */
+  runHosts?: number;
+}
+
+/** putReport found this host's report of this run already written (another delivery of the run). */
+export class DuplicateReportError extends Error {
+  override name = 'DuplicateReportError';
+  constructor(
+    readonly hostId: string,
+    readonly runId: string,
+  ) {
+    super(`host ${hostId} already has a report for run ${runId} (a duplicate delivery of the run); this one was not written`);
+  }
 }
 
 export interface PutReportOptions {
@@ -50,15 +83,52 @@ export interface PutReportOptions {
 export interface ReportStore {
   /** Builds the item (caps the container list, sets the TTL) and writes it, retrying throttling and 5xx with backoff. */
   putReport(input: ReportInput, options?: PutReportOptions): Promise<ReportItem>;
-  /** Every host's report for a run (the runId GSI, all pages), ordered by hostId. */
+  /**
+   * Fills in a report whose outcome was unknown with the agent's report, had later (a conditional
+   * update of that one item: only while it exists and is still `unknown`). False when it was not
+   * (already filled in, or never written).
+   */
+  fillInReport(key: { hostId: string; runId: string; startedAt: string }, agentReport: ReapReport, recovered: { at: string; byRunId: string }, options?: PutReportOptions): Promise<boolean>;
+  /**
+   * Every host's full report for a run (the runId GSI, all pages), ordered by hostId. Unbounded:
+   * for the control plane's own use, never for an answer (use `runPage` / `runSummaries`).
+   */
   reportsForRun(runId: string): Promise<ReportItem[]>;
+  /** One page of a run's summaries (the runId GSI), each page ordered by hostId. */
+  runPage(runId: string, options?: RunPageOptions): Promise<ReportPage>;
+  /** Every summary of a run (all pages), ordered by hostId: for a page that totals a run. */
+  runSummaries(runId: string): Promise<ReportSummary[]>;
+  /** Which hosts have reported for a run, reading only `hostId` and `runHosts` of each report. */
+  runProgress(runId: string): Promise<RunProgress>;
+  /** The one full report of a host for a run (with its container list), or undefined. */
+  getReport(hostId: string, runId: string): Promise<ReportItem | undefined>;
+  /** The audit trail as summaries, newest first, paged. */
   listReports(options?: ListReportsOptions): Promise<ReportPage>;
 }
 
+/** Default and largest page of a run view. */
+export const DEFAULT_RUN_PAGE = 100;
+
+/**
+ * The attributes a summary reads: every attribute of a report but `containers`, each through a
+ * placeholder (`day`, `status`, `error` … are DynamoDB reserved words). Derived from the schema,
+ * so an attribute added to ReportItem is read too.
+ */
+const SUMMARY_ATTRIBUTES = Object.keys(ReportSummary.shape);
+const summaryProjection = (): { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> } => ({
+  ProjectionExpression: SUMMARY_ATTRIBUTES.map((_, i) => `#s${i}`).join(', '),
+  ExpressionAttributeNames: Object.fromEntries(SUMMARY_ATTRIBUTES.map((name, i) => [`#s${i}`, name])),
+});
+
+const byHost = (a: { hostId: string; sk: string }, b: { hostId: string; sk: string }) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
+
+const RunProgressItem = z.object({ hostId: HostId, runHosts: z.number().int().min(0).optional() });
 const HostKey = z.strictObject({ hostId: HostId, sk: z.string().max(200) });
 const DayKey = z.strictObject({ hostId: HostId, sk: z.string().max(200), day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) });
 const HostCursor = z.strictObject({ h: HostKey });
 const DayCursor = z.strictObject({ d: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), k: DayKey.nullable() });
+const RunKey = z.strictObject({ runId: RunId, hostId: HostId, sk: z.string().max(200) });
+const RunCursor = z.strictObject({ r: RunKey });
 
 function instant(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -115,19 +185,20 @@ export function createReportStore(
       startKey = decoded.h;
     }
     const range = skRange(since, until);
-    const items: ReportItem[] = [];
+    const items: ReportSummary[] = [];
     do {
       const out = await doc.send(
         new QueryCommand({
           TableName: table,
           KeyConditionExpression: `hostId = :hostId${range.condition ? ` AND ${range.condition}` : ''}`,
           ExpressionAttributeValues: { ':hostId': hostId, ...range.values },
+          ...summaryProjection(),
           ScanIndexForward: false,
           Limit: limit - items.length,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
-      for (const raw of out.Items ?? []) items.push(parseItem(ReportItem, raw, table, `${hostId}/?`));
+      for (const raw of out.Items ?? []) items.push(parseItem(ReportSummary, raw, table, `${hostId}/?`));
       startKey = out.LastEvaluatedKey;
     } while (startKey !== undefined && items.length < limit);
     const next = startKey === undefined ? undefined : HostKey.safeParse(startKey);
@@ -135,19 +206,58 @@ export function createReportStore(
   }
 
   async function queryDay(day: string, range: ReturnType<typeof skRange>, limit: number, startKey: Record<string, unknown> | undefined) {
+    const projection = summaryProjection();
     const out = await doc.send(
       new QueryCommand({
         TableName: table,
         IndexName: DAY_INDEX,
         KeyConditionExpression: `#day = :day${range.condition ? ` AND ${range.condition}` : ''}`,
-        ExpressionAttributeNames: { '#day': 'day' },
+        ProjectionExpression: projection.ProjectionExpression,
+        ExpressionAttributeNames: { ...projection.ExpressionAttributeNames, '#day': 'day' },
         ExpressionAttributeValues: { ':day': day, ...range.values },
         ScanIndexForward: false,
         Limit: limit,
         ...(startKey ? { ExclusiveStartKey: startKey } : {}),
       }),
     );
-    return { items: (out.Items ?? []).map((raw) => parseItem(ReportItem, raw, `${table}/${DAY_INDEX}`, `${day}/?`)), lastKey: out.LastEvaluatedKey };
+    return { items: (out.Items ?? []).map((raw) => parseItem(ReportSummary, raw, `${table}/${DAY_INDEX}`, `${day}/?`)), lastKey: out.LastEvaluatedKey };
+  }
+
+  function checkRunId(runId: string): string {
+    const parsed = RunId.safeParse(runId);
+    if (!parsed.success) throw badRequest('validation_failed', 'runId must be 8-64 characters of A-Z a-z 0-9 _ -');
+    return parsed.data;
+  }
+
+  /** One Query page of the runId index, with only the attributes asked for. */
+  function queryRun(runId: string, extra: { projection: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }; limit?: number; startKey?: Record<string, unknown> | undefined; filterHostId?: string }) {
+    return doc.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: RUN_INDEX,
+        KeyConditionExpression: '#runId = :runId',
+        ...(extra.filterHostId === undefined ? {} : { FilterExpression: '#hostId = :hostId' }),
+        ProjectionExpression: extra.projection.ProjectionExpression,
+        ExpressionAttributeNames: { ...extra.projection.ExpressionAttributeNames, '#runId': 'runId', ...(extra.filterHostId === undefined ? {} : { '#hostId': 'hostId' }) },
+        ExpressionAttributeValues: { ':runId': runId, ...(extra.filterHostId === undefined ? {} : { ':hostId': extra.filterHostId }) },
+        ...(extra.limit === undefined ? {} : { Limit: extra.limit }),
+        ...(extra.startKey ? { ExclusiveStartKey: extra.startKey } : {}),
+      }),
+    );
+  }
+
+  /** A host's report with this exact sort key, read consistently from the table (not the index). */
+  async function readOne(hostId: string, sk: string): Promise<ReportItem | undefined> {
+    const out = await doc.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'hostId = :hostId AND sk = :sk',
+        ExpressionAttributeValues: { ':hostId': hostId, ':sk': sk },
+        ConsistentRead: true,
+      }),
+    );
+    const raw = out.Items?.[0];
+    return raw === undefined ? undefined : parseItem(ReportItem, raw, table, `${hostId}/${sk}`);
   }
 
   async function listAcrossHosts(since: string | undefined, until: string | undefined, limit: number, cursor: string | undefined): Promise<ReportPage> {
@@ -171,7 +281,7 @@ export function createReportStore(
       startKey = decoded.k ?? undefined;
     }
     const range = skRange(since, until);
-    const items: ReportItem[] = [];
+    const items: ReportSummary[] = [];
     const page = (d: string, k: z.infer<typeof DayKey> | null): ReportPage => ({ items, cursor: encodeCursor({ d, k }) });
     while (day >= lowest) {
       // Days are read a week at a time in parallel: a sparse trail would otherwise cost one
@@ -208,20 +318,80 @@ export function createReportStore(
   return {
     async putReport(input, putOptions = {}) {
       const item = ReportItem.parse(buildReportItem(input, { ttlDays, nowMs: now() }));
-      await withBackoff(() => doc.send(new PutCommand({ TableName: table, Item: item })), {
-        attempts: 6,
-        baseMs: 50,
-        capMs: 1000,
-        isRetryable: isRetryableDynamoError,
-        ...(putOptions.deadlineAt === undefined ? {} : { deadlineAt: putOptions.deadlineAt }),
-        now,
-      });
+      // One report per host per run (SPEC §10): the key is the run's and the host's, and an item
+      // already there was written by another delivery of the run. This write's own retry (its
+      // first attempt may have landed unseen) carries the same writeId, and may overwrite it.
+      const writeId = randomUUID();
+      try {
+        await withBackoff(
+          () =>
+            doc.send(
+              new PutCommand({
+                TableName: table,
+                Item: { ...item, writeId },
+                ConditionExpression: 'attribute_not_exists(#sk) OR #writeId = :writeId',
+                ExpressionAttributeNames: { '#sk': 'sk', '#writeId': 'writeId' },
+                ExpressionAttributeValues: { ':writeId': writeId },
+              }),
+            ),
+          {
+            attempts: 6,
+            baseMs: 50,
+            capMs: 1000,
+            isRetryable: isRetryableDynamoError,
+            ...(putOptions.deadlineAt === undefined ? {} : { deadlineAt: putOptions.deadlineAt }),
+            now,
+          },
+        );
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) throw new DuplicateReportError(item.hostId, item.runId);
+        throw error;
+      }
       return item;
     },
 
+    async fillInReport(key, agentReport, recovered, fillOptions = {}) {
+      const fields = recoveredFields(agentReport, recovered);
+      const names: Record<string, string> = { '#sk': 'sk', '#outcome': 'outcome', '#status': 'status', '#error': 'error', '#errorCode': 'errorCode', '#lostStatus': 'lostStatus', '#lostError': 'lostError' };
+      const values: Record<string, unknown> = { ':unknown': 'unknown', ':noError': '' };
+      const sets = ['#lostStatus = #status', '#lostError = if_not_exists(#error, :noError)'];
+      for (const [name, value] of Object.entries(fields)) {
+        names[`#${name}`] = name;
+        values[`:${name}`] = value;
+        sets.push(`#${name} = :${name}`);
+      }
+      try {
+        await withBackoff(
+          () =>
+            doc.send(
+              new UpdateCommand({
+                TableName: table,
+                Key: { hostId: key.hostId, sk: reportSortKey(key.startedAt, key.runId) },
+                // Only a report that exists and is still unknown: a recovered one is never rewritten.
+                ConditionExpression: 'attribute_exists(#sk) AND #outcome = :unknown',
+                UpdateExpression: `SET ${sets.join(', ')} REMOVE #error, #errorCode`,
+                ExpressionAttributeNames: names,
+                ExpressionAttributeValues: values,
+              }),
+            ),
+          {
+            attempts: 4,
+            baseMs: 50,
+            capMs: 500,
+            isRetryable: isRetryableDynamoError,
+            ...(fillOptions.deadlineAt === undefined ? {} : { deadlineAt: fillOptions.deadlineAt }),
+            now,
+          },
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
+    },
+
     async reportsForRun(runId) {
-      const parsedRunId = RunId.safeParse(runId);
-      if (!parsedRunId.success) throw badRequest('validation_failed', 'runId must be 8-64 characters of A-Z a-z 0-9 _ -');
+      checkRunId(runId);
       const items: ReportItem[] = [];
       const pages = paginateQuery(
         { client: doc },
@@ -230,7 +400,87 @@ export function createReportStore(
       for await (const page of pages) {
         for (const raw of page.Items ?? []) items.push(parseItem(ReportItem, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
       }
-      return items.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : a.sk < b.sk ? -1 : 1));
+      return items.sort(byHost);
+    },
+
+    async runPage(runId, pageOptions = {}) {
+      checkRunId(runId);
+      const limit = Math.min(Math.max(Math.floor(pageOptions.limit ?? DEFAULT_RUN_PAGE), 1), MAX_REPORTS_PAGE);
+      let startKey: Record<string, unknown> | undefined;
+      if (pageOptions.cursor !== undefined) {
+        const decoded = decodeCursor(RunCursor, pageOptions.cursor);
+        if (decoded.r.runId !== runId) throw invalidCursor();
+        startKey = decoded.r;
+      }
+      const items: ReportSummary[] = [];
+      // A Query page stops at 1 MB of items read (whole items, containers included), so a page of
+      // large reports takes several; read on until the page is full or the run has no more.
+      do {
+        const out = await queryRun(runId, { projection: summaryProjection(), limit: limit - items.length, startKey });
+        for (const raw of out.Items ?? []) items.push(parseItem(ReportSummary, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined && items.length < limit);
+      const next = startKey === undefined ? undefined : RunKey.safeParse(startKey);
+      return { items: items.sort(byHost), ...(next?.success ? { cursor: encodeCursor({ r: next.data }) } : {}) };
+    },
+
+    async runSummaries(runId) {
+      checkRunId(runId);
+      const items: ReportSummary[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const out = await queryRun(runId, { projection: summaryProjection(), startKey });
+        for (const raw of out.Items ?? []) items.push(parseItem(ReportSummary, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return items.sort(byHost);
+    },
+
+    async runProgress(runId) {
+      checkRunId(runId);
+      const hosts = new Set<string>();
+      let runHosts: number | undefined;
+      let startKey: Record<string, unknown> | undefined;
+      const projection = { ProjectionExpression: '#h, #rh', ExpressionAttributeNames: { '#h': 'hostId', '#rh': 'runHosts' } };
+      do {
+        const out = await queryRun(runId, { projection, startKey });
+        for (const raw of out.Items ?? []) {
+          const item = parseItem(RunProgressItem, raw, `${table}/${RUN_INDEX}`, `${runId}/?`);
+          hosts.add(item.hostId);
+          runHosts ??= item.runHosts;
+        }
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return { hosts: [...hosts].sort(), ...(runHosts === undefined ? {} : { runHosts }) };
+    },
+
+    async getReport(hostId, runId) {
+      checkRunId(runId);
+      const parsedHost = HostId.safeParse(hostId);
+      if (!parsedHost.success) throw badRequest('validation_failed', `hostId ${parsedHost.error.issues[0]?.message ?? 'is invalid'}`);
+      // Fast path: the hosts of a run usually share its start, so one index entry's sort key is
+      // very likely this host's too; then the item is read from the table, consistently.
+      const keysOnly = { ProjectionExpression: '#h, #sk', ExpressionAttributeNames: { '#h': 'hostId', '#sk': 'sk' } };
+      const first = await queryRun(runId, { projection: keysOnly, limit: 1 });
+      const probe = first.Items?.[0];
+      const guess = probe === undefined ? undefined : RunKey.omit({ runId: true }).safeParse(probe);
+      if (guess === undefined) return undefined;
+      if (guess.success) {
+        const found = await readOne(hostId, guess.data.sk);
+        if (found !== undefined && found.runId === runId) return found;
+      }
+      // Otherwise look the host up in the run's index entries (keys only), newest report first.
+      let newest: string | undefined;
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const out = await queryRun(runId, { projection: keysOnly, filterHostId: hostId, startKey });
+        for (const raw of out.Items ?? []) {
+          const key = RunKey.omit({ runId: true }).safeParse(raw);
+          if (key.success && (newest === undefined || key.data.sk > newest)) newest = key.data.sk;
+        }
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return newest === undefined ? undefined : readOne(hostId, newest);
     },
 
     async listReports(listOptions = {}) {

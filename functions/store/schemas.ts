@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ContainerReport, ReapCounts } from '../../agent/contract.js';
+import { agentUrlProblem } from '../../lib/agent-url.js';
 import { ClawboxId, DockerId, HostId, Instant, RunId } from '../../lib/ids.js';
 
 export const Trigger = z.enum(['schedule', 'api']);
@@ -14,7 +15,12 @@ export type Trigger = z.infer<typeof Trigger>;
 export const ReportStatus = z.enum(['ok', 'partial', 'capped', 'dry-run', 'error', 'unreachable', 'timeout', 'refused']);
 export type ReportStatus = z.infer<typeof ReportStatus>;
 
-export const AgentUrl = z
+/**
+ * An agent URL as a host item holds it: read leniently (an item written by hand or by an older
+ * build still parses, and still gets its report); the reaper checks every rule of SPEC §4 before
+ * each call (functions/reaper/agent-url.ts) and refuses the host (`agent_url_refused`) otherwise.
+ */
+export const StoredAgentUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .max(2048)
   // Credentials in the URL would end up in error messages, so in reports and logs (S9).
@@ -24,6 +30,25 @@ export const AgentUrl = z
     const url = new URL(value);
     return url.username === '' && url.password === '';
   }, 'must not contain a user name or password');
+
+/**
+ * An agent URL as registered: also no query and no fragment (SPEC §4). Plain http:// off loopback
+ * and link-local/metadata addresses are judged with the host's allowances (HostInput).
+ */
+export const AgentUrl = StoredAgentUrl.refine((value) => !value.includes('?'), 'must not have a query (?…): the agent takes none, and the signed path is exactly the URL path').refine(
+  (value) => !value.includes('#'),
+  'must not have a fragment (#…)',
+);
+
+/** A report whose outcome is still to be asked for: its key, and when its command was last sent. */
+export const UnknownRun = z.object({
+  runId: RunId,
+  /** The run's start: with runId and the host, the report's key. */
+  startedAt: Instant,
+  /** When the command was last sent (the agent may act on it for a few minutes after). */
+  sentAt: Instant,
+});
+export type UnknownRun = z.infer<typeof UnknownRun>;
 
 export const LastReap = z.object({
   runId: RunId,
@@ -37,6 +62,10 @@ export const LastReap = z.object({
   errorCode: z.string().max(64).optional(),
   /** The agent's clock minus the control plane's, as the agent observed it (S12). */
   clockOffsetMs: z.number().optional(),
+  /** `unknown`: no answer, and the agent may have acted; a later run asks it and fills the report in. */
+  outcome: z.literal('unknown').optional(),
+  /** This host's reports whose outcome is still unknown (newest last; at most 10 written), for a later run to fill in. */
+  unknownRuns: z.array(UnknownRun).optional(),
 });
 export type LastReap = z.infer<typeof LastReap>;
 
@@ -45,8 +74,12 @@ export const EngineId = z.string().min(1).max(256);
 
 export const HostItem = z.object({
   hostId: HostId,
-  agentUrl: AgentUrl,
+  agentUrl: StoredAgentUrl,
   enabled: z.boolean(),
+  /** Plain http:// to this host's agent although it is not on loopback (SPEC §4). */
+  allowPlainHttp: z.boolean().optional(),
+  /** A link-local or cloud metadata address for this host's agent (SPEC §4). */
+  allowLinkLocal: z.boolean().optional(),
   /** Per-host override of REAPER_MAX_REAP (S4). Not capped on read: older items may exceed today's input limit. */
   maxReap: z.number().int().min(0).optional(),
   lastReap: LastReap.optional(),
@@ -70,6 +103,12 @@ export const TrackedItem = z.object({
   owner: Owner.optional(),
   /** Epoch seconds; once past, the item no longer protects its container. */
   leaseExpiresAt: z.number().int().optional(),
+  /**
+   * TTL attribute, epoch seconds: DynamoDB deletes the item some time after this. Only on items
+   * with a lease, and well after the lease stopped protecting (functions/store/tracked.ts); an
+   * item without a lease never expires.
+   */
+  expiresAt: z.number().int().optional(),
   createdAt: Instant,
   updatedAt: Instant,
 });
@@ -154,20 +193,55 @@ export const ReportItem = z.object({
   truncated: z.boolean(),
   /** TTL attribute, epoch seconds. */
   expiresAt: z.number().int(),
+  /**
+   * `unknown`: the agent's answer was lost and it may have acted (status says how: timeout,
+   * unreachable, error); a later run asks the agent and fills the report in. `recovered`: the
+   * answer was lost and the agent's report was had afterwards (GET /v1/reaps/:runId). Absent:
+   * the answer came back, or nothing was sent.
+   */
+  outcome: z.enum(['unknown', 'recovered']).optional(),
+  /** When the lost outcome was recovered. */
+  recoveredAt: Instant.optional(),
+  /** The later run that filled this report in; absent when recovered within its own run. */
+  recoveredBy: RunId.optional(),
+  /** What the report said before its outcome was recovered. */
+  lostStatus: ReportStatus.optional(),
+  lostError: z.string().optional(),
 });
 export type ReportItem = z.infer<typeof ReportItem>;
+
+/**
+ * A report without its per-container list: what listings and run views carry (SPEC §6: every
+ * answer fits 6 MB whatever the fleet did). `containersTotal` and `truncated` say how long the
+ * list is; the one full item is read on its own.
+ */
+export const ReportSummary = ReportItem.omit({ containers: true });
+export type ReportSummary = z.infer<typeof ReportSummary>;
 
 /** What registering a host takes (PUT /v1/hosts/:hostId). */
 export const MAX_HOST_MAX_REAP = 10_000;
 
-export const HostInput = z.strictObject({
-  agentUrl: AgentUrl,
-  enabled: z.boolean(),
-  /** At most 10,000 (S4 extended). */
-  maxReap: z.number().int().min(0).max(MAX_HOST_MAX_REAP).optional(),
-  /** Unpins the host's engine (S10): the next run pins whatever engine its agent reports then. */
-  repin: z.boolean().optional(),
-});
+export const HostInput = z
+  .strictObject({
+    agentUrl: AgentUrl,
+    /** Defaults to true (as in PUT /v1/hosts/:hostId). */
+    enabled: z.boolean().default(true),
+    /** At most 10,000 (S4 extended). */
+    maxReap: z.number().int().min(0).max(MAX_HOST_MAX_REAP).optional(),
+    /** Unpins the host's engine (S10): the next run pins whatever engine its agent reports then. */
+    repin: z.boolean().optional(),
+    /** Allows plain http:// to an agent that is not on loopback (SPEC §4): a network the operator vouches for. */
+    allowPlainHttp: z.boolean().optional(),
+    /** Allows a link-local or cloud metadata address for the agent (SPEC §4). */
+    allowLinkLocal: z.boolean().optional(),
+  })
+  // Extend with .safeExtend(), which keeps this check (functions/api/contract.ts).
+  .superRefine((input, ctx) => {
+    // Only a URL that is otherwise valid is judged here (its own problems are reported already).
+    if (!AgentUrl.safeParse(input.agentUrl).success) return;
+    const problem = agentUrlProblem(input.agentUrl, input);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['agentUrl'], message: problem });
+  });
 export type HostInput = z.infer<typeof HostInput>;
 
 /** What tracking a container takes (PUT /v1/hosts/:hostId/containers/:containerId). */

@@ -1,9 +1,10 @@
 /**
  * Table names and definitions (SPEC §3). `tableDefinitions` is the single source of the key
  * schema: `ensureTables` creates missing tables from it locally (dynalite) and in tests, and the
- * CloudFormation in serverless.yml must declare the same keys and indexes (plus TTL on
- * `reports.expiresAt`, which is never set through the API here: dynalite does not implement
- * UpdateTimeToLive, and on AWS the stack owns it).
+ * CloudFormation in serverless.yml must declare the same keys and indexes, and TTL on the
+ * attributes `ttlAttributes` names (`reports.expiresAt`, `tracked.expiresAt`). TTL is never set
+ * through the API here: dynalite does not implement UpdateTimeToLive (items simply never expire
+ * locally), and on AWS the stack owns it.
  */
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +29,13 @@ export const RUN_INDEX = 'runId-index';
  * 1,000 hosts reaped every minute writes ~17 items/s, far below a partition's limit).
  */
 export const DAY_INDEX = 'day-index';
+
+/**
+ * The TTL attribute of each table that has one (epoch seconds), as infra/dynamodb.yml declares it:
+ * reports expire after the retention (REAPER_REPORT_TTL_DAYS), tracked items with a lease some
+ * time after it ended (functions/store/tracked.ts).
+ */
+export const ttlAttributes: Readonly<Partial<Record<keyof TableNames, string>>> = Object.freeze({ reports: 'expiresAt', tracked: 'expiresAt' });
 
 export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
   return {

@@ -5,7 +5,9 @@
  * (if_not_exists) and kept on every re-track; `dockerId`, `owner` and the lease are replaced by
  * what the latest call says, and removed when it omits them. So the manager can track before
  * create (no dockerId yet) and track again after create with the dockerId, and renew a lease by
- * re-tracking. `untrack` deletes and succeeds whether or not the item existed.
+ * re-tracking. `untrack` deletes and succeeds whether or not the item existed. An item with a
+ * lease also carries a TTL (`expiresAt`) well past the lease, so DynamoDB deletes the items a
+ * crashed manager left behind; the table's TTL is declared in infra/dynamodb.yml.
  *
  * `readTracked` is the reaper's read, and S5 hangs on it: one Query with ConsistentRead over ALL
  * pages; any failed page, or any item that does not parse, throws, so a partial set can never
@@ -33,6 +35,22 @@ export function protects(item: { leaseExpiresAt?: number | undefined }, nowSecon
 }
 
 export { TrackInput };
+
+/** The largest lease allowance REAPER_LEASE_SKEW_SECONDS accepts (functions/reaper/config.ts). */
+export const MAX_LEASE_SKEW_SECONDS = 24 * 3600;
+/**
+ * How long after its lease a tracked item's TTL falls: past any allowance the reaper may be
+ * configured with (S12), plus a day for clocks (the writer's, DynamoDB's). DynamoDB deletes an
+ * expired item only some time after its TTL, so the item may still be read meanwhile; by then it
+ * protects nothing anyway (`protects`). The TTL only cleans up: it must never be what ends a
+ * protection.
+ */
+export const TRACKED_TTL_MARGIN_SECONDS = MAX_LEASE_SKEW_SECONDS + 86_400;
+
+/** The TTL attribute (`expiresAt`, epoch seconds) of an item with this lease; none without a lease. */
+export function trackedExpiresAt(leaseExpiresAt: number | undefined): number | undefined {
+  return leaseExpiresAt === undefined ? undefined : leaseExpiresAt + TRACKED_TTL_MARGIN_SECONDS;
+}
 
 /** What the reaper sends for one host, with what it took to read it. */
 export interface TrackedSnapshot {
@@ -89,7 +107,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
       const remove: string[] = [];
       const names: Record<string, string> = { '#createdAt': 'createdAt', '#updatedAt': 'updatedAt' };
       const values: Record<string, unknown> = { ':at': new Date(nowMs).toISOString() };
-      const field = (name: 'dockerId' | 'owner' | 'leaseExpiresAt', value: unknown) => {
+      const field = (name: 'dockerId' | 'owner' | 'leaseExpiresAt' | 'expiresAt', value: unknown) => {
         names[`#${name}`] = name;
         if (value === undefined) remove.push(`#${name}`);
         else {
@@ -99,7 +117,10 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
       };
       field('dockerId', settings.dockerId);
       field('owner', settings.owner);
-      field('leaseExpiresAt', settings.leaseSeconds === undefined ? undefined : Math.floor(nowMs / 1000) + settings.leaseSeconds);
+      const leaseExpiresAt = settings.leaseSeconds === undefined ? undefined : Math.floor(nowMs / 1000) + settings.leaseSeconds;
+      field('leaseExpiresAt', leaseExpiresAt);
+      // The TTL follows the lease: set, moved or removed with it (a re-track without a lease keeps the item for good).
+      field('expiresAt', trackedExpiresAt(leaseExpiresAt));
       const out = await doc.send(
         new UpdateCommand({
           TableName: table,

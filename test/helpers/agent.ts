@@ -2,13 +2,16 @@
  * Starts a real agent (real HTTP on 127.0.0.1, real dockerode) against a private engine.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AgentConfig } from '../../agent/config.js';
 import { startAgent, type RunningAgent } from '../../agent/main.js';
 import { createDockerPort, type DockerPort } from '../../agent/docker.js';
 import { createAgentClient, type AgentClient } from '../../lib/agent-client.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
-import { deriveHostKey, decodeKey, sign } from '../../lib/signing.js';
+import { deriveHostKey, decodeKey, sha256Hex, sign } from '../../lib/signing.js';
 import { LABEL } from './containers.js';
 
 /** Captures log lines in memory so tests can grep them (S9). */
@@ -40,6 +43,13 @@ export async function startTestAgent(options: {
   bodyLimitBytes?: number;
   /** Wraps the real Docker port, for injecting faults a real engine cannot produce on demand. */
   wrapDocker?: (port: DockerPort) => DockerPort;
+  /** Where reports are kept; default a fresh temp dir, removed on close (pass one to restart on it). */
+  stateDir?: string;
+  /** Listen on this port (a restart on the agent's URL); default any free one. */
+  port?: number;
+  /** Serve HTTPS with these files (SPEC §4); `clientFetch` then carries the test CA for `client`. */
+  tls?: AgentConfig['tls'];
+  clientFetch?: typeof fetch;
 }): Promise<TestAgent> {
   const hostId = options.hostId ?? 'host-a';
   const masterKey = options.masterKey ?? randomBytes(32).toString('hex');
@@ -47,19 +57,27 @@ export async function startTestAgent(options: {
   const hostKey = decodeKey(hostKeyHex);
   const config: AgentConfig = {
     hostId,
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: options.port ?? 0 },
     hostKey,
     dockerHost: options.dockerHost,
     label: options.label ?? LABEL,
     concurrency: options.concurrency ?? 16,
     bodyLimitBytes: options.bodyLimitBytes ?? 16 * 1024 * 1024,
     publicMetrics: false,
+    stateDir: options.stateDir ?? mkdtempSync(join(tmpdir(), 'cre-state-')),
+    stateDirIsDefault: false,
+    stateBudgetBytes: 64 * 1024 * 1024,
     logLevel: 'info',
+    ...(options.tls ? { tls: options.tls } : {}),
   };
   const { logger, lines } = capturingLogger();
   const real = createDockerPort({ dockerHost: config.dockerHost, label: config.label });
   const agent = await startAgent(config, { logger, docker: options.wrapDocker ? options.wrapDocker(real) : real });
-  return { ...agent, hostId, masterKey, hostKey, client: createAgentClient({ baseUrl: agent.url, hostKey }), logLines: lines };
+  const close = async () => {
+    await agent.close();
+    if (options.stateDir === undefined) rmSync(config.stateDir, { recursive: true, force: true });
+  };
+  return { ...agent, close, hostId, masterKey, hostKey, client: createAgentClient({ baseUrl: agent.url, hostKey, ...(options.clientFetch ? { fetch: options.clientFetch } : {}) }), logLines: lines };
 }
 
 /** A command with a fresh anchor from the agent (as the control plane sends it, before its snapshot). */
@@ -96,6 +114,8 @@ export async function rawRequest(agent: TestAgent, request: RawRequest): Promise
       path: request.signAs?.path ?? request.path,
       body: request.signAs?.body ?? body,
     });
+    // The hash of the body actually sent (SPEC §4): a signature made for other parts fails as such (401).
+    if (body && headers['x-reaper-content-sha256'] === undefined) headers['x-reaper-content-sha256'] = sha256Hex(body);
   }
   if (request.contentType !== null) headers['content-type'] = request.contentType ?? 'application/json';
   const response = await fetch(agent.url + request.path, { method, headers, ...(method === 'GET' || method === 'HEAD' ? {} : { body }) });

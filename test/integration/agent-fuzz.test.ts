@@ -2,7 +2,10 @@
  * Fuzzing the agent over real HTTP: generated malformed and mis-signed requests for every endpoint
  * (GET /healthz, GET /v1/containers, POST /v1/reap, GET /metrics, unknown paths), sent with fetch
  * and — for what fetch cannot send — as raw bytes on a socket. Every answer to a malformed or
- * mis-signed request must be a 4xx `{ error: { code, message } }`; nothing is ever a 5xx; the
+ * mis-signed request must be a 4xx `{ error: { code, message } }`; nothing is ever a 5xx; every
+ * answer to a request whose signature holds carries a valid answer signature, and no answer
+ * carries a wrong one; the X-Reaper-Content-SHA256 header is fuzzed too (missing, wrong, not hex,
+ * duplicated, of another body, signed for another body); the
  * engine's containers (full id + state) are unchanged afterwards although several of them are
  * old untracked orphans that any accepted command would remove; and the agent still answers.
  *
@@ -14,7 +17,8 @@ import fc from 'fast-check';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorBody, Health, ReapRequest } from '../../agent/contract.js';
-import { decodeKey, deriveHostKey, sign } from '../../lib/signing.js';
+import { createHash } from 'node:crypto';
+import { decodeKey, deriveHostKey, sha256Hex, sign, verifyAnswerSignature } from '../../lib/signing.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makeContainers } from '../helpers/containers.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -31,7 +35,7 @@ let agent: TestAgent;
 let port: number;
 /** Another host's key from the same master: valid for that host, never for this one. */
 let otherHostKey: Buffer;
-export const fuzzTotals = { sent: 0, raw: 0, refused4xx: 0, ok2xx: 0, byStatus: {} as Record<number, number> };
+export const fuzzTotals = { sent: 0, raw: 0, refused4xx: 0, ok2xx: 0, signedAnswers: 0, byStatus: {} as Record<number, number>, byCode: {} as Record<string, number> };
 
 /** Every container on the engine: id → state. All of them were made by this file. */
 async function engineState(): Promise<Map<string, string>> {
@@ -73,6 +77,8 @@ interface Case {
   raw?: Buffer;
   /** Only for unsigned /healthz: a well-formed GET is answered 200 whatever else it carries. */
   mayBeOk?: boolean;
+  /** Correctly signed for a route that exists: the refusal comes after the signature, so the answer must be signed. */
+  expectSigned?: boolean;
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -253,10 +259,66 @@ const badSigner: fc.Arbitrary<Signer> = fc.oneof(
     }),
   ),
   hexArb(64).map<Signer>((hex) => () => ({ headers: { 'x-reaper-timestamp': String(nowSeconds()), 'x-reaper-signature': `v1=${hex}` }, why: 'random signature' })),
+  // The content hash header (SPEC §4): the signature covers its value, the body must match it.
+  fc.constantFrom('missing', 'empty', 'short', 'long', 'upper', 'not-hex', 'duplicated', 'prefixed', 'sha1', 'other-body', 'other-body-signed', 'empty-body-signed').map<Signer>((kind) => (m, p, b) => {
+    const timestamp = nowSeconds();
+    const real = sha256Hex(b);
+    const other = sha256Hex(`${b} `);
+    const signFor = (bodyHash: string) => sign(agent.hostKey, { timestamp, method: m, path: p, bodyHash });
+    let signature = signFor(real);
+    let hash: string | undefined;
+    switch (kind) {
+      case 'missing':
+        // Without a body a missing header is right: signed then for another body instead.
+        if (!b) signature = signFor(other);
+        break;
+      case 'empty':
+        hash = '';
+        break;
+      case 'short':
+        hash = real.slice(0, 63);
+        break;
+      case 'long':
+        hash = `${real}0`;
+        break;
+      case 'upper':
+        hash = real.toUpperCase();
+        signature = signFor(hash);
+        break;
+      case 'not-hex':
+        hash = `${real.slice(0, 63)}g`;
+        signature = signFor(hash);
+        break;
+      case 'duplicated':
+        // As node joins a header sent twice.
+        hash = `${real}, ${real}`;
+        break;
+      case 'prefixed':
+        hash = `sha256=${real}`;
+        break;
+      case 'sha1':
+        hash = createHash('sha1').update(b).digest('hex');
+        signature = signFor(hash);
+        break;
+      case 'other-body':
+        hash = other;
+        break;
+      case 'other-body-signed':
+        // The signature holds; the body is not the one it covers.
+        hash = other;
+        signature = signFor(other);
+        break;
+      default:
+        hash = sha256Hex('');
+        signature = signFor(hash);
+        if (!b) signature = signFor(other);
+    }
+    return { headers: { 'x-reaper-timestamp': String(timestamp), 'x-reaper-signature': signature, ...(hash === undefined ? {} : { 'x-reaper-content-sha256': hash }) }, why: `content hash ${kind}` };
+  }),
 );
 
 const goodSigner: Signer = (m, p, b) => ({
-  headers: { 'x-reaper-timestamp': String(nowSeconds()), 'x-reaper-signature': sign(agent.hostKey, { timestamp: nowSeconds(), method: m, path: p, body: b }) },
+  headers: { 'x-reaper-timestamp': String(nowSeconds()), 'x-reaper-signature': sign(agent.hostKey, { timestamp: nowSeconds(), method: m, path: p, body: b }), ...(b ? { 'x-reaper-content-sha256': sha256Hex(b) } : {}) },
   why: 'signed',
 });
 
@@ -279,7 +341,7 @@ function rawCases(route: { method: string; path: string }): fc.Arbitrary<Case> {
     Buffer.concat([Buffer.from(`${method} `), Buffer.from(target, 'utf8'), Buffer.from(` HTTP/1.1\r\n${['Host: 127.0.0.1', ...headers, 'Connection: close'].join('\r\n')}\r\n\r\n`), Buffer.from(body)]);
   const sig = (method: string, path: string, body = '') => {
     const timestamp = nowSeconds();
-    return [`x-reaper-timestamp: ${timestamp}`, `x-reaper-signature: ${sign(agent.hostKey, { timestamp, method, path, body })}`];
+    return [`x-reaper-timestamp: ${timestamp}`, `x-reaper-signature: ${sign(agent.hostKey, { timestamp, method, path, body })}`, ...(body ? [`x-reaper-content-sha256: ${sha256Hex(body)}`] : [])];
   };
   const c = (what: string, raw: Buffer): Case => ({ what, method: route.method, path: route.path, headers: {}, raw });
   return fc.oneof(
@@ -305,6 +367,19 @@ function rawCases(route: { method: string; path: string }): fc.Arbitrary<Case> {
     fc.constant(c('upgrade to websocket', line(route.method, route.path, ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13']))),
     fc.constant(c('CONNECT', Buffer.from(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`))),
     fc.constant(c('UTF-8 timestamp header', line(route.method, route.path, ['x-reaper-timestamp: \u0661\u0662\u0663', `x-reaper-signature: v1=${'0'.repeat(64)}`]))),
+    // The content hash header sent twice (the same value, or two values), and a chunked body that is not the one signed.
+    fc.constantFrom('same', 'different').map((kind) => {
+      const body = JSON.stringify(validReap());
+      const [ts = '', signature = '', hash = ''] = sig(route.method, route.path, body);
+      const second = kind === 'same' ? hash : `x-reaper-content-sha256: ${sha256Hex(`${body} `)}`;
+      return c(`content hash header twice (${kind})`, line(route.method, route.path, [ts, signature, hash, second, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`], body));
+    }),
+    fc.constant(0).map(() => {
+      const signed = JSON.stringify(validReap({ dryRun: true, hostId: 'fuzz-host-b' }));
+      const sent = JSON.stringify(validReap({ hostId: 'fuzz-host-b' }));
+      const chunk = `${Buffer.byteLength(sent).toString(16)}\r\n${sent}\r\n0\r\n\r\n`;
+      return c('chunked body other than the signed one', line(route.method, route.path, [...sig(route.method, route.path, signed), 'Content-Type: application/json', 'Transfer-Encoding: chunked'], chunk));
+    }),
   );
 }
 
@@ -340,13 +415,13 @@ function signedCases(route: { method: 'GET' | 'POST'; path: string }): fc.Arbitr
   if (route.method === 'POST') {
     // Correctly signed, malformed body or content type: the agent must judge the body, not the signature.
     fetchCases.push(
-      badReapBody.map(({ body, why }) => ({ what: `reap body: ${why}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': 'application/json' }, body })),
-      badReapBody.map(({ body, why }) => ({ what: `reap body: ${why}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': 'application/json' }, body })),
+      badReapBody.map(({ body, why }) => ({ what: `reap body: ${why}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': 'application/json' }, body, expectSigned: true })),
+      badReapBody.map(({ body, why }) => ({ what: `reap body: ${why}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': 'application/json' }, body, expectSigned: true })),
       contentTypes
         .filter((t) => t !== 'application/json')
         .map((type) => {
           const body = JSON.stringify(validReap());
-          return { what: `content-type ${JSON.stringify(type)}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': type }, body };
+          return { what: `content-type ${JSON.stringify(type)}`, method: 'POST', path: route.path, headers: { ...goodSigner('POST', route.path, body).headers, 'content-type': type }, body, expectSigned: true };
         }),
       // A valid body with a bad signature, then the same body on another host's command.
       badSigner.map((signer) => {
@@ -410,6 +485,13 @@ function judge(c: Case, answer: RawAnswer): string | undefined {
   fuzzTotals.byStatus[answer.status] = (fuzzTotals.byStatus[answer.status] ?? 0) + 1;
   if (answer.noAnswer) return 'no answer (connection closed)';
   if (answer.status >= 500) return `5xx: ${answer.status} ${answer.body.slice(0, 200)}`;
+  // An answer signature, where there is one, is right for this request; a signed request's refusal carries one.
+  const answerSignature = answer.headers['x-reaper-answer-signature'];
+  if (answerSignature !== undefined) {
+    fuzzTotals.signedAnswers++;
+    const requestSignature = c.headers['x-reaper-signature'] ?? /\r\nx-reaper-signature: ([^\r]*)\r\n/i.exec(c.raw?.toString('latin1') ?? '')?.[1] ?? '';
+    if (!verifyAnswerSignature(agent.hostKey, requestSignature, answer.status, Buffer.from(answer.body, 'utf8'), answerSignature)) return `wrong answer signature on ${answer.status} ${answer.body.slice(0, 100)}`;
+  } else if (c.expectSigned) return `unsigned answer to a signed request: ${answer.status} ${answer.body.slice(0, 100)}`;
   if (answer.status >= 200 && answer.status < 300) {
     fuzzTotals.ok2xx++;
     // Only a plain GET of /healthz may succeed; and then with the health body.
@@ -423,6 +505,7 @@ function judge(c: Case, answer: RawAnswer): string | undefined {
   if (!/^application\/json/i.test(answer.headers['content-type'] ?? '')) return `4xx not JSON: ${answer.status} content-type ${answer.headers['content-type']} ${answer.body.slice(0, 100)}`;
   const parsed = ErrorBody.safeParse(safeJson(answer.body));
   if (!parsed.success) return `4xx without { error: { code, message } }: ${answer.status} ${answer.body.slice(0, 200)}`;
+  fuzzTotals.byCode[parsed.data.error.code] = (fuzzTotals.byCode[parsed.data.error.code] ?? 0) + 1;
   return undefined;
 }
 
@@ -448,7 +531,7 @@ async function fuzz(name: string, arb: fc.Arbitrary<Case>, seedOffset: number) {
       if (c.method === 'POST' && routedPath(c.path) === '/v1/reap' && c.body !== undefined && !c.raw) {
         const parsed = ReapRequest.safeParse(safeJson(c.body));
         const ts = Number(c.headers['x-reaper-timestamp']);
-        const signedOk = c.headers['x-reaper-signature'] === goodSignatureFor(c) && Math.abs(ts - nowSeconds()) <= 300;
+        const signedOk = c.headers['x-reaper-signature'] === goodSignatureFor(c) && c.headers['x-reaper-content-sha256'] === sha256Hex(c.body) && Math.abs(ts - nowSeconds()) <= 300;
         if (parsed.success && parsed.data.hostId === agent.hostId && signedOk && /^application\/json\s*(;|$)/i.test(c.headers['content-type'] ?? '') && Date.parse(parsed.data.snapshotAt) <= Date.now() && c.path === '/v1/reap' && Buffer.byteLength(c.body) <= BODY_LIMIT) {
           throw new Error(`test bug: generated a valid command (${c.what})`);
         }
@@ -501,5 +584,8 @@ describe(`agent fuzz: ${PER_ENDPOINT} generated malformed requests per endpoint 
     // And a real signed call still works (the fuzz left no reap stuck in flight).
     const list = await agent.client.containers();
     expect(list.containers).toHaveLength(5);
+    // The content hash header was fuzzed in every way the agent tells apart, and signed refusals were judged.
+    for (const code of ['missing_content_hash', 'bad_content_hash', 'content_hash_mismatch', 'bad_signature', 'validation_failed']) expect(fuzzTotals.byCode[code] ?? 0, code).toBeGreaterThan(0);
+    expect(fuzzTotals.signedAnswers).toBeGreaterThan(100);
   });
 });

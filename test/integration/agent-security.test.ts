@@ -13,7 +13,7 @@ import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
 import { createReaper } from '../../functions/reaper/run.js';
 import { createStore, type Store } from '../../functions/store/index.js';
-import { sign } from '../../lib/signing.js';
+import { sha256Hex, sign } from '../../lib/signing.js';
 import { anchored, capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { existingIds, makeContainer, makeContainers, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
@@ -66,7 +66,12 @@ async function send(path: string, method: string, headers: Record<string, string
 }
 
 function signedHeaders(method: string, path: string, body: string, timestamp = Math.floor(Date.now() / 1000)) {
-  return { 'content-type': 'application/json', 'x-reaper-timestamp': String(timestamp), 'x-reaper-signature': sign(agent.hostKey, { timestamp, method, path, body }) };
+  return {
+    'content-type': 'application/json',
+    'x-reaper-timestamp': String(timestamp),
+    'x-reaper-signature': sign(agent.hostKey, { timestamp, method, path, body }),
+    ...(body ? { 'x-reaper-content-sha256': sha256Hex(body) } : {}),
+  };
 }
 
 /** Tracks every labelled container on the engine except those whose id starts with `prefix`. */
@@ -109,7 +114,12 @@ describe('replay and signature reuse', () => {
     const headers = signedHeaders('POST', '/v1/reap', body);
     // ... whose signature is then used for a destructive body, ...
     const destructive = JSON.stringify({ ...JSON.parse(body), dryRun: false, runId: randomUUID() });
-    expect(await send('/v1/reap', 'POST', headers, destructive)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+    // (with the captured content hash, the signature holds but the body is not the one it covers;
+    // with the destructive body's own hash, the signature fails)
+    expect(await send('/v1/reap', 'POST', headers, destructive)).toMatchObject({ status: 400, json: { error: { code: 'content_hash_mismatch' } } });
+    expect(await send('/v1/reap', 'POST', { ...headers, 'x-reaper-content-sha256': sha256Hex(destructive) }, destructive)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+    const { 'x-reaper-content-sha256': _hash, ...withoutHash } = headers;
+    expect(await send('/v1/reap', 'POST', withoutHash, destructive)).toMatchObject({ status: 401, json: { error: { code: 'missing_content_hash' } } });
     // ... the same body with the query string changed, ...
     expect(await send('/v1/reap?dryRun=false', 'POST', headers, body)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
     // ... other paths and methods, ...
@@ -120,7 +130,8 @@ describe('replay and signature reuse', () => {
     expect(await send('/v1/reap', 'POST', shifted, body)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
     // A signature from a GET reused for the reap.
     const getHeaders = signedHeaders('GET', '/v1/containers', '');
-    expect(await send('/v1/reap', 'POST', getHeaders, body)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+    expect(await send('/v1/reap', 'POST', { ...getHeaders, 'x-reaper-content-sha256': sha256Hex(body) }, body)).toMatchObject({ status: 401, json: { error: { code: 'bad_signature' } } });
+    expect(await send('/v1/reap', 'POST', getHeaders, body)).toMatchObject({ status: 401, json: { error: { code: 'missing_content_hash' } } });
     // Signatures of every wrong length, and the right length but wrong, are refused.
     const good = headers['x-reaper-signature'];
     for (const wrong of ['', 'v1', 'v1=', good.slice(0, 10), good.slice(0, -1), `${good}0`, `${good}${good}`, `v1=${'0'.repeat(64)}`]) {

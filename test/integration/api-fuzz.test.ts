@@ -93,6 +93,7 @@ const VALID_ROUTES: { method: string; path: string; body?: string }[] = [
   { method: 'POST', path: '/v1/reaps' },
   { method: 'GET', path: '/v1/reaps/00000000-0000-0000-0000-000000000000' },
   { method: 'GET', path: '/v1/reports' },
+  { method: 'GET', path: `/v1/reports/${HOST}/00000000-0000-0000-0000-000000000000` },
 ];
 
 const badAuth = fc.oneof(
@@ -210,12 +211,20 @@ const groups: Record<string, () => fc.Arbitrary<Case>> = {
       contentTypes.map((type) => ({ what: `POST reaps as ${type}`, method: 'POST', path: '/v1/reaps', headers: { ...AUTH, 'content-type': type }, body: '{"dryRun":true}' })),
       badQuery.map((q) => ({ what: `POST reaps${q.slice(0, 40)}`, method: 'POST', path: `/v1/reaps${q}`, headers: JSON_AUTH, body: '{"dryRun":true}' })),
       badId.map((id) => ({ what: `GET run ${id}`, method: 'GET', path: `/v1/reaps/${id}`, headers: AUTH })),
+      badQuery.filter((q) => !/^\?(limit=\d{1,2}|cursor=|limit=100)$/.test(q)).map((q) => ({ what: `GET run${q.slice(0, 40)}`, method: 'GET', path: `/v1/reaps/00000000-0000-0000-0000-000000000000${q}`, headers: AUTH })),
       fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH').map((method) => ({ what: `${method} reaps`, method, path: '/v1/reaps', headers: JSON_AUTH, ...(method === 'GET' ? {} : { body: '{}' }) })),
     ),
   reports: () =>
     fc.oneof(
       badQuery.filter((q) => !/^\?(limit=\d{1,2}|cursor=|limit=100)$/.test(q)).map((q) => ({ what: `GET reports${q.slice(0, 40)}`, method: 'GET', path: `/v1/reports${q}`, headers: AUTH })),
       fc.constantFrom('POST', 'PUT', 'DELETE').map((method) => ({ what: `${method} reports`, method, path: '/v1/reports', headers: JSON_AUTH, body: '{}' })),
+      fc.tuple(badId, fc.boolean()).map(([id, asHost]) => ({
+        what: `GET one report ${asHost ? 'host' : 'run'} ${id}`,
+        method: 'GET',
+        path: asHost ? `/v1/reports/${id}/00000000-0000-0000-0000-000000000000` : `/v1/reports/${HOST}/${id}`,
+        headers: AUTH,
+      })),
+      badQuery.map((q) => ({ what: `GET one report${q.slice(0, 40)}`, method: 'GET', path: `/v1/reports/${HOST}/00000000-0000-0000-0000-000000000000${q}`, headers: AUTH })),
     ),
   unknown: () =>
     fc.oneof(

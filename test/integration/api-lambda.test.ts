@@ -283,7 +283,7 @@ describe('the API Lambda entry', () => {
     expect(invocation?.functionName).toBe(FUNCTION_NAME);
     expect(invocation?.invocationType).toBe('Event');
     // Exactly the reaper's on-demand event, which it parses strictly.
-    expect(invocation?.payload).toEqual({ runId, hosts: ['lam-down'], force: true });
+    expect(invocation?.payload).toEqual({ runId, startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), hosts: ['lam-down'], force: true });
     expect(OnDemandEvent.safeParse(invocation?.payload).success).toBe(true);
 
     await Promise.all(lambda.runs);
@@ -305,7 +305,7 @@ describe('the API Lambda entry', () => {
     expect(start.status).toBe(202);
     const { runId, hosts } = ReapStarted.parse(start.json);
     expect(hosts).toEqual(['lam-1', 'lam-down']);
-    expect(lambda.invocations[before]?.payload).toEqual({ runId, dryRun: true });
+    expect(lambda.invocations[before]?.payload).toEqual({ runId, startedAt: expect.any(String), dryRun: true });
     await Promise.all(lambda.runs);
     const run = RunView.parse((await invoke(apiEvent('GET', `/v1/reaps/${runId}`))).json);
     expect(run.done).toBe(true);

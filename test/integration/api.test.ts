@@ -12,7 +12,7 @@ import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp, type StartRunRequest } from '../../functions/api/app.js';
 import { createLocalApi, type LocalApi } from '../../functions/api/local.js';
-import { HostItem, HostList, ReapStarted, ReportPageBody, RunView, TrackedItem, TrackedList } from '../../functions/api/contract.js';
+import { HostItem, HostList, ReapStarted, ReportItem, ReportPageBody, RunView, TrackedItem, TrackedList } from '../../functions/api/contract.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { createReaperHandler } from '../../functions/reaper/handler.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
@@ -467,7 +467,12 @@ describe('reaps', () => {
     const report = view.reports[0];
     expect(report).toMatchObject({ hostId: ENGINE_HOST, runId, trigger: 'api', status: 'ok', dryRun: false, force: false });
     expect(report?.counts).toMatchObject({ tracked: 1, orphans: 1, removed: 1, failed: 0 });
-    expect(report?.containers.map((c) => [c.clawboxId, c.action])).toEqual([['api-orphan-1', 'removed']]);
+    // The run view carries counts; the one report has the per-container list.
+    expect(report).toMatchObject({ containersTotal: 1, truncated: false });
+    expect(report).not.toHaveProperty('containers');
+    const full = await call('GET', `/v1/reports/${ENGINE_HOST}/${runId}`);
+    expect(full.status).toBe(200);
+    expect(ReportItem.parse(full.json).containers.map((c) => [c.clawboxId, c.action])).toEqual([['api-orphan-1', 'removed']]);
 
     expect(await stateOf(engine.docker, orphan.id)).toBeUndefined();
     expect(await stateOf(engine.docker, kept.id)).toBe('running');
@@ -496,7 +501,8 @@ describe('reaps', () => {
     expect(view.reports.map((r) => r.hostId).sort()).toEqual(hosts);
     const report = view.reports.find((r) => r.hostId === ENGINE_HOST);
     expect(report).toMatchObject({ status: 'dry-run', dryRun: true });
-    expect(report?.containers.find((c) => c.clawboxId === 'api-orphan-2')?.action).toBe('would-remove');
+    const full = ReportItem.parse((await call('GET', `/v1/reports/${ENGINE_HOST}/${runId}`)).json);
+    expect(full.containers.find((c) => c.clawboxId === 'api-orphan-2')?.action).toBe('would-remove');
     expect(await stateOf(engine.docker, orphan.id)).toBe('running');
   });
 });
@@ -647,11 +653,11 @@ describe('run completion', () => {
     expect(start.status).toBe(202);
     const { runId, hosts } = ReapStarted.parse(await start.json());
     expect(hosts).toEqual(['cmp-x', 'cmp-y']);
-    expect(started).toEqual([{ runId, hosts: ['cmp-x', 'cmp-y'], dryRun: false }]);
+    expect(started).toEqual([{ runId, startedAt: expect.any(String), hosts: ['cmp-x', 'cmp-y'], dryRun: false }]);
 
     // Started, no report yet: known here, so 200 and not done.
     const empty = RunView.parse((await getRun(app, runId)).json);
-    expect(empty).toEqual({ runId, done: false, hosts: ['cmp-x', 'cmp-y'], reports: [] });
+    expect(empty).toEqual({ runId, done: false, hosts: ['cmp-x', 'cmp-y'], reported: 0, reports: [] });
     const startedAt = new Date().toISOString();
     await store.reports.putReport(reportInput('cmp-x', runId, startedAt, { trigger: 'api' }));
     expect(RunView.parse((await getRun(app, runId)).json).done).toBe(false);

@@ -29,7 +29,7 @@ import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { createReaperHandler } from '../../functions/reaper/handler.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
 import { createReaper } from '../../functions/reaper/run.js';
-import { createStore, type ReportItem, type Store } from '../../functions/store/index.js';
+import { createStore, type ReportSummary, type Store } from '../../functions/store/index.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
@@ -199,8 +199,8 @@ async function open(path: string): Promise<Page> {
 const texts = async (row: Locator) => (await row.locator('td').allTextContents()).map((t) => t.trim());
 
 /** Every report whose run started in the last `hours`, from the store, through every page. */
-async function storedReports(hours: number, hostId?: string): Promise<ReportItem[]> {
-  const items: ReportItem[] = [];
+async function storedReports(hours: number, hostId?: string): Promise<ReportSummary[]> {
+  const items: ReportSummary[] = [];
   let cursor: string | undefined;
   do {
     const page = await store.reports.listReports({ since: new Date(Date.now() - hours * HOUR).toISOString(), limit: 100, ...(hostId ? { hostId } : {}), ...(cursor ? { cursor } : {}) });
@@ -209,7 +209,7 @@ async function storedReports(hours: number, hostId?: string): Promise<ReportItem
   } while (cursor);
   return items;
 }
-const sum = (reports: ReportItem[], key: 'removed' | 'failed' | 'orphans') => reports.reduce((s, r) => s + (r.counts?.[key] ?? 0), 0);
+const sum = (reports: ReportSummary[], key: 'removed' | 'failed' | 'orphans') => reports.reduce((s, r) => s + (r.counts?.[key] ?? 0), 0);
 const FAILING = new Set(['error', 'unreachable', 'timeout', 'refused', 'partial', 'capped']);
 
 describe('the real run behind the pages', () => {

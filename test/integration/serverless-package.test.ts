@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tableDefinitions } from '../../functions/store/tables.js';
+import { tableDefinitions, tableNames, ttlAttributes } from '../../functions/store/tables.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const missing = ['functions/reaper.ts', 'functions/api.ts'].filter((f) => !existsSync(join(root, f)));
@@ -168,6 +168,25 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     expect(reaper.Timeout).toBeGreaterThanOrEqual(60);
   });
 
+  it('sends a failed asynchronous reaper invocation to a dead-letter queue only the reaper may send to', () => {
+    const configs = resources('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties);
+    expect(configs).toHaveLength(1);
+    expect(configs[0]).toMatchObject({
+      FunctionName: { Ref: 'ReaperLambdaFunction' },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 900,
+      DestinationConfig: { OnFailure: { Destination: getAtt('ReaperDeadLetterQueue') } },
+    });
+    const queues = resources('AWS::SQS::Queue');
+    expect(queues.map(([id]) => id)).toEqual(['ReaperDeadLetterQueue']);
+    expect(queues[0]![1].Properties).toMatchObject({ QueueName: `${PREFIX}reaper-failed`, MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+    const sqs = statements().filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('sqs:')));
+    expect(sqs.map(({ role }) => role)).toEqual(['ReaperRole']);
+    expect(sqs[0]!.statement.Action).toEqual(['sqs:SendMessage']);
+    expect(sqs[0]!.statement.Resource).toEqual([getAtt('ReaperDeadLetterQueue')]);
+  });
+
   it('points the functions at the stack tables, the master key parameter and the reaper', () => {
     const reaperEnv = (resource('ReaperLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;
     const apiEnv = (resource('ApiLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;
@@ -204,6 +223,8 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
         { AttributeName: 'hostId', KeyType: 'HASH' },
         { AttributeName: 'containerId', KeyType: 'RANGE' },
       ],
+      // Tracked items expire some time after their lease (they protect nothing by then).
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
     expect(tables.EnginesTable!.Properties).toMatchObject({ TableName: `${PREFIX}engines`, KeySchema: [{ AttributeName: 'engineId', KeyType: 'HASH' }] });
     expect(tables.QuarantineTable!.Properties).toMatchObject({
@@ -248,6 +269,13 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       expect(attributes(props.AttributeDefinitions)).toEqual(attributes(local.AttributeDefinitions));
       expect(gsis(props.GlobalSecondaryIndexes)).toEqual(gsis(local.GlobalSecondaryIndexes));
     }
+    // TTL cannot be created through dynalite (no UpdateTimeToLive): the stack must declare exactly the TTLs the store writes.
+    const names = tableNames(PREFIX);
+    for (const table of Object.keys(names) as (keyof typeof names)[]) {
+      const cfn = resources('AWS::DynamoDB::Table').find(([, r]) => r.Properties.TableName === names[table]);
+      const attribute = ttlAttributes[table];
+      expect(cfn?.[1].Properties.TimeToLiveSpecification, `TTL of ${names[table]}`).toEqual(attribute === undefined ? undefined : { AttributeName: attribute, Enabled: true });
+    }
   });
 
   it('routes exactly the API of SPEC §6 and the dashboard, every route IAM-authorised', () => {
@@ -265,6 +293,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
         'POST /v1/reaps',
         'GET /v1/reaps/{runId}',
         'GET /v1/reports',
+        'GET /v1/reports/{hostId}/{runId}',
         'GET /dashboard',
         'GET /dashboard/{proxy+}',
       ].sort(),

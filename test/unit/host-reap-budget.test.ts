@@ -4,7 +4,7 @@
  * in-memory fakes; createHostReaper, its retries and the FleetBudget are the real ones.
  */
 import { describe, expect, it } from 'vitest';
-import type { Identity, ReapRequest } from '../../agent/contract.js';
+import type { Identity, ReapReport, ReapRequest, ReapResult } from '../../agent/contract.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { FleetBudget } from '../../functions/reaper/fleet-budget.js';
 import { createHostReaper, type HostReapDeps, type RunContext } from '../../functions/reaper/host-reap.js';
@@ -15,10 +15,15 @@ import { silentLogger } from '../../lib/logger.js';
 const T0 = Date.parse('2026-11-27T12:00:00.000Z');
 const MASTER = 'ab'.repeat(32);
 
-function setup(reap: (request: ReapRequest) => Promise<never>) {
-  const host: Host = { hostId: 'h1', agentUrl: 'http://agent.invalid:7070', enabled: true, engineId: 'engine-1', createdAt: new Date(T0).toISOString(), updatedAt: new Date(T0).toISOString() };
+/** An agent of an older build: it has no GET /v1/reaps/:runId, so nothing can be asked after a lost answer. */
+const noRecovery = async (): Promise<never> => {
+  throw new AgentCallError('error', 'agent refused (404 not_found): no route for GET /v1/reaps/x', 404, 'not_found');
+};
+
+function setup(reap: (request: ReapRequest) => Promise<ReapReport>, reapResult: (runId: string) => Promise<ReapResult> = noRecovery) {
+  const host: Host = { hostId: 'h1', agentUrl: 'https://agent.invalid:7070', enabled: true, engineId: 'engine-1', createdAt: new Date(T0).toISOString(), updatedAt: new Date(T0).toISOString() };
   const identity = (): Identity => ({ hostId: 'h1', engineId: 'engine-1', clockOffsetMs: 0, agentTimeMs: Date.now(), anchor: `v1.${Date.now()}.${'0'.repeat(64)}` });
-  const client = { identity: async () => identity(), reap: async (request: ReapRequest) => reap(request) } as unknown as AgentClient;
+  const client = { identity: async () => identity(), reap: async (request: ReapRequest) => reap(request), reapResult: async (runId: string) => reapResult(runId) } as unknown as AgentClient;
   const store = {
     tracked: { readTracked: async () => ({ refs: [], pages: 1, items: 0, expired: 0 }) },
     quarantine: { list: async () => [], apply: async () => undefined },
@@ -64,12 +69,43 @@ describe('host-reap: the fleet budget after a command whose outcome is unknown',
     let attempt = 0;
     const { reaper, host, ctx, budget } = setup(async () => {
       attempt++;
-      if (attempt === 1) throw new AgentCallError('unreachable', 'agent at http://agent.invalid:7070 dropped the answer');
+      if (attempt === 1) throw new AgentCallError('unreachable', 'agent at https://agent.invalid:7070 dropped the answer');
       throw new AgentCallError('error', 'agent refused (409 anchor_expired): the anchor is older than 600s; ask for a new one', 409, 'anchor_expired');
     });
     await reaper.reapHost(host, ctx);
     expect(attempt).toBe(2);
     // The agent may have removed up to the grant: none of it may be handed to other hosts.
     expect(budget.free).toBe(0);
+  });
+
+  it('a lost answer whose report is had afterwards (GET /v1/reaps/:runId) gives back what the agent did not use', async () => {
+    let asked = 0;
+    const { reaper, host, ctx, budget } = setup(
+      async () => {
+        throw new AgentCallError('timeout', 'agent did not answer in time');
+      },
+      async (runId) => {
+        asked++;
+        if (asked < 3) return { runId, status: 'running' };
+        return {
+          runId,
+          hostId: 'h1',
+          engineId: 'engine-1',
+          clockOffsetMs: 0,
+          status: 'ok',
+          startedAt: new Date(T0).toISOString(),
+          finishedAt: new Date(T0 + 1000).toISOString(),
+          durationMs: 1000,
+          dryRun: false,
+          counts: { labelled: 4, tracked: 0, orphans: 4, young: 0, stopped: 0, removed: 3, vanished: 0, failed: 1 },
+          containers: [],
+        };
+      },
+    );
+    const outcome = await reaper.reapHost(host, ctx);
+    expect(outcome).toMatchObject({ status: 'ok', outcome: 'recovered', attempts: 1, counts: { removed: 3, failed: 1 } });
+    expect(asked).toBe(3);
+    // 3 removed + 1 failed of the grant of 10 were used; the rest goes back.
+    expect(budget.free).toBe(6);
   });
 });

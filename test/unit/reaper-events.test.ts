@@ -16,12 +16,18 @@ const scheduled = {
 };
 
 describe('reaper events', () => {
-  it('a scheduled event is a schedule run whose id is the event id (a duplicate delivery replays, S6)', () => {
-    expect(runRequestFromEvent(scheduled, () => 'fresh-run-id')).toEqual({ runId: scheduled.id, trigger: 'schedule' });
+  it('a scheduled event is a schedule run whose id is the event id and whose start is the event time (a duplicate delivery is the same run, S6, SPEC §10)', () => {
+    expect(runRequestFromEvent(scheduled, () => 'fresh-run-id')).toEqual({ runId: scheduled.id, trigger: 'schedule', startedAt: '2026-11-27T03:15:00.000Z' });
+    expect(runRequestFromEvent(structuredClone(scheduled), () => 'another-run-id')).toEqual(runRequestFromEvent(scheduled, () => 'fresh-run-id'));
   });
 
-  it('a scheduled event with an id that is not a valid run id gets a fresh one', () => {
-    expect(runRequestFromEvent({ ...scheduled, id: 'x' }, () => 'fresh-run-id')).toEqual({ runId: 'fresh-run-id', trigger: 'schedule' });
+  it('a scheduled event with an id that is not a valid run id gets one derived from it (the same for every delivery)', () => {
+    const first = runRequestFromEvent({ ...scheduled, id: 'x' }, () => 'fresh-run-id');
+    expect(first).toEqual({ runId: expect.stringMatching(/^ev-[0-9a-f]{40}$/), trigger: 'schedule', startedAt: '2026-11-27T03:15:00.000Z' });
+    expect(runRequestFromEvent({ ...scheduled, id: 'x' }, () => 'other-run-id')).toEqual(first);
+    expect(runRequestFromEvent({ ...scheduled, id: 'y' }).runId).not.toBe(first.runId);
+    // An event time that does not parse leaves the start to the run (now).
+    expect(runRequestFromEvent({ ...scheduled, time: 'soon' })).toEqual({ runId: scheduled.id, trigger: 'schedule' });
   });
 
   it('an on-demand payload is an api run; unknown fields and wrong types are refused', () => {
@@ -33,12 +39,15 @@ describe('reaper events', () => {
       force: false,
     });
     expect(runRequestFromEvent({ runId: 'run-12345678' })).toEqual({ runId: 'run-12345678', trigger: 'api' });
+    // The API's start of the run keys every delivery's reports alike.
+    expect(runRequestFromEvent({ runId: 'run-12345678', startedAt: '2026-11-27T03:15:55.123Z' })).toEqual({ runId: 'run-12345678', trigger: 'api', startedAt: '2026-11-27T03:15:55.123Z' });
+    expect(() => runRequestFromEvent({ runId: 'run-12345678', startedAt: 'yesterday' })).toThrow(InvalidEventError);
     expect(() => runRequestFromEvent({ runId: 'run-12345678', extra: 1 })).toThrow(InvalidEventError);
     expect(() => runRequestFromEvent({ runId: 'run-12345678', hosts: [] })).toThrow(InvalidEventError);
     expect(() => runRequestFromEvent({ runId: 'run-12345678', hosts: ['../etc'] })).toThrow(InvalidEventError);
     expect(() => runRequestFromEvent({ runId: 'run-12345678', dryRun: 'false' })).toThrow(InvalidEventError);
     // A scheduled event can never carry force: it is not an on-demand payload.
-    expect(runRequestFromEvent({ ...scheduled, force: true })).toEqual({ runId: scheduled.id, trigger: 'schedule' });
+    expect(runRequestFromEvent({ ...scheduled, force: true })).toEqual({ runId: scheduled.id, trigger: 'schedule', startedAt: '2026-11-27T03:15:00.000Z' });
     expect(() => runRequestFromEvent(null)).toThrow(InvalidEventError);
   });
 

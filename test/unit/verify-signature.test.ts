@@ -18,7 +18,8 @@ vi.mock('node:crypto', async (importOriginal) => {
   };
 });
 
-const { sign, verifySignature } = await import('../../lib/signing.js');
+const signing = await import('../../lib/signing.js');
+const { sign, verifySignature } = signing;
 
 const KEY = Buffer.alloc(32, 9);
 const PARTS = { timestamp: 1_700_000_000, method: 'POST', path: '/v1/reap', body: '{"a":1}' };
@@ -61,5 +62,23 @@ describe('verifySignature', () => {
     }
     // Multi-byte characters: the byte length differs from the character length.
     expect(verifySignature(KEY, PARTS, `${GOOD.slice(0, -1)}é`)).toBe(false);
+  });
+});
+
+describe('verifyAnswerSignature', () => {
+  it('compares through timingSafeEqual for every header shape, a missing one included', () => {
+    const { signAnswer, verifyAnswerSignature } = signing;
+    const good = signAnswer(KEY, GOOD, 200, '{"ok":true}');
+    for (const header of [good, null, '', `${good}0`, good.slice(0, -1), `v1=${'0'.repeat(64)}`]) {
+      const before = calls.timingSafeEqual;
+      verifyAnswerSignature(KEY, GOOD, 200, '{"ok":true}', header);
+      expect(calls.timingSafeEqual - before, String(header)).toBe(1);
+    }
+    expect(verifyAnswerSignature(KEY, GOOD, 200, '{"ok":true}', good)).toBe(true);
+    const source = readFileSync(new URL('../../lib/signing.ts', import.meta.url), 'utf8');
+    const start = source.indexOf('export function verifyAnswerSignature');
+    const body = source.slice(start, source.indexOf('\n}\n', start));
+    expect(body).toContain('timingSafeEqual(expected, received)');
+    expect(body.replace('received.length !== expected.length', '')).not.toMatch(/===|!==|==|!=|localeCompare|startsWith|endsWith|includes\(|indexOf\(|\.equals\(|Buffer\.compare/);
   });
 });

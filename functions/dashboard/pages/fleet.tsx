@@ -15,6 +15,12 @@ export interface FleetPageProps {
   signedIn: boolean;
 }
 
+/**
+ * Rows of the hosts table at most, so the page stays a few MB on any fleet (the tiles count every
+ * host); the status filter narrows it to the failing ones.
+ */
+export const MAX_FLEET_ROWS = 1000;
+
 /** Longest reason shown in a fleet row; the whole one is in its tooltip and on the host page. */
 const MAX_WHY_CHARS = 240;
 
@@ -88,7 +94,7 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
             </tr>
           </thead>
           <tbody>
-            {shown.map((host) => {
+            {shown.slice(0, MAX_FLEET_ROWS).map((host) => {
               const last = host.lastReap;
               const inRange = byHost.get(host.hostId);
               const failing = last !== undefined && isFailing(last.status);
@@ -155,6 +161,9 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
           </tbody>
         </table>
       )}
+      {shown.length > MAX_FLEET_ROWS ? (
+        <p class="sub" id="fleet-rows-note">{`The first ${MAX_FLEET_ROWS} of ${shown.length} hosts are listed; filter by status to see the failing ones.`}</p>
+      ) : null}
 
       <h2>Across the fleet</h2>
       <BarChart

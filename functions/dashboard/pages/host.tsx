@@ -7,7 +7,7 @@ import { MAX_TRACKED_SHOWN } from '../data.js';
 import { ago, bucketLabel, CLOCK_FLAG_MS, fleetUrl, formatDuration, formatInstant, formatOffset, hostUrl, reportProblem, reportUrl, runUrl, shortId } from '../format.js';
 import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
 import { CapNote, lastReapWhy } from './parts.js';
-import type { ReportItem } from '../../store/schemas.js';
+import type { ReportSummary } from '../../store/schemas.js';
 
 /** Up to this many runs in the range, the chart has one group of bars per run; beyond, per time bucket. */
 export const MAX_RUNS_CHARTED_ONE_BY_ONE = 48;
@@ -24,7 +24,7 @@ export interface HostPageProps {
 }
 
 /** The host chart's groups: one per run (oldest first) while there are few, else one per bucket. */
-export function hostChartGroups(reports: readonly ReportItem[], window: TimeWindow): { groups: ChartGroup[]; perRun: boolean } {
+export function hostChartGroups(reports: readonly ReportSummary[], window: TimeWindow): { groups: ChartGroup[]; perRun: boolean } {
   if (reports.length <= MAX_RUNS_CHARTED_ONE_BY_ONE) {
     const groups = [...reports].reverse().map((r) => ({
       label: bucketLabel(Date.parse(r.startedAt), window.bucketMs < 86_400_000 ? 60_000 : 86_400_000),

@@ -2,7 +2,7 @@
 import type { FC } from 'hono/jsx';
 import { isFailing, type RangeKey, type RunSummary } from '../aggregate.js';
 import { ago, formatInstant, hostUrl, reportProblem, runUrl, shortId } from '../format.js';
-import type { Host, ReportItem } from '../../store/schemas.js';
+import type { Host, ReportSummary } from '../../store/schemas.js';
 import { Num } from '../layout.js';
 import { MAX_DASHBOARD_REPORTS } from '../data.js';
 
@@ -11,7 +11,7 @@ import { MAX_DASHBOARD_REPORTS } from '../data.js';
  * code, e.g. engine_mismatch), or for a capped one the guard that fired (from the run's report,
  * when it is among the reports read for the page).
  */
-export function lastReapWhy(host: Host, reportOf: (hostId: string, runId: string) => ReportItem | undefined): string | undefined {
+export function lastReapWhy(host: Host, reportOf: (hostId: string, runId: string) => ReportSummary | undefined): string | undefined {
   const last = host.lastReap;
   if (last === undefined || !isFailing(last.status)) return undefined;
   const code = last.errorCode === undefined ? '' : `${last.errorCode}: `;

@@ -3,15 +3,21 @@ import type { FC } from 'hono/jsx';
 import { isFailing, totals, type RangeKey } from '../aggregate.js';
 import { ago, fleetUrl, formatDuration, formatInstant, hostUrl, reportProblem, reportUrl } from '../format.js';
 import { Layout, Num, StatusBadge, Tile } from '../layout.js';
-import type { ReportItem } from '../../store/schemas.js';
+import type { ReportSummary } from '../../store/schemas.js';
 
 export interface RunPageProps {
   runId: string;
-  reports: ReportItem[];
+  reports: ReportSummary[];
   range: RangeKey;
   nowMs: number;
   signedIn: boolean;
 }
+
+/**
+ * Rows of the hosts table at most, so the page stays a few MB whatever the fleet's size (the
+ * tiles still total every host). Beyond it, failing hosts are listed first.
+ */
+export const MAX_RUN_ROWS = 1000;
 
 export const RunPage: FC<RunPageProps> = ({ runId, reports, range, nowMs, signedIn }) => {
   const sum = totals(reports);
@@ -19,6 +25,7 @@ export const RunPage: FC<RunPageProps> = ({ runId, reports, range, nowMs, signed
   const startedAt = reports.reduce((min, r) => (r.startedAt < min ? r.startedAt : min), first?.startedAt ?? '');
   const declared = reports.find((r) => r.runHosts !== undefined)?.runHosts;
   const failing = reports.filter((r) => isFailing(r.status));
+  const rows = reports.length <= MAX_RUN_ROWS ? reports : [...failing, ...reports.filter((r) => !isFailing(r.status))].slice(0, MAX_RUN_ROWS);
   return (
     <Layout title={`Run ${runId}`} signedIn={signedIn}>
       <p class="crumbs">
@@ -54,7 +61,7 @@ export const RunPage: FC<RunPageProps> = ({ runId, reports, range, nowMs, signed
           </tr>
         </thead>
         <tbody>
-          {reports.map((r) => (
+          {rows.map((r) => (
             <tr class={isFailing(r.status) ? 'failing' : ''} data-host={r.hostId}>
               <td>
                 <a href={hostUrl(r.hostId, { range })}>
@@ -78,6 +85,9 @@ export const RunPage: FC<RunPageProps> = ({ runId, reports, range, nowMs, signed
           ))}
         </tbody>
       </table>
+      {rows.length < reports.length ? (
+        <p class="sub" id="run-rows-note">{`${rows.length} of ${reports.length} hosts are listed (failing ones first); GET /v1/reaps/${runId} pages through all of them.`}</p>
+      ) : null}
     </Layout>
   );
 };

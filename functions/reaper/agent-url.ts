@@ -1,0 +1,16 @@
+/**
+ * The agent URL rules (lib/agent-url.ts), checked again before every call the reaper makes: the
+ * registry's input schema refuses a bad URL at PUT, but an item written by hand (or by an older
+ * build) must not bypass them. A host that breaks them gets a `refused` report with errorCode
+ * `agent_url_refused`, and nothing is sent.
+ */
+import { agentUrlProblem } from '../../lib/agent-url.js';
+import type { Host } from '../store/schemas.js';
+
+export const AGENT_URL_REFUSED = 'agent_url_refused';
+
+/** Why the host's agent URL may not be called (a report's message), or undefined when it may. */
+export function checkAgentUrl(host: Pick<Host, 'agentUrl' | 'allowPlainHttp' | 'allowLinkLocal'>): string | undefined {
+  const problem = agentUrlProblem(host.agentUrl, { allowPlainHttp: host.allowPlainHttp, allowLinkLocal: host.allowLinkLocal });
+  return problem === undefined ? undefined : `agent URL refused, nothing was sent: the agent URL ${problem}`;
+}
