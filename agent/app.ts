@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger.js';
 import { requireSignature, signAnswers, type SignedRequestVariables } from './auth.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from './body-limit.js';
 import { AnchorError, issueAnchor, verifyAnchor } from './anchor.js';
-import { AGENT_PATHS, ReapRequest, RestoreRequest, type ReapRunning, type ContainerList, type Health, type Identity, type RestoreResult } from './contract.js';
+import { AGENT_PATHS, ReapRequest, RestoreRequest, type ReapRunning, type ContainerList, type Health, type Identity, type RestoreResult } from '../lib/agent-contract.js';
 import type { DockerPort } from './docker.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ReapService } from './reap-service.js';

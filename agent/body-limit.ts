@@ -21,7 +21,7 @@
  * legitimate command is the smaller of the two: 16 MiB today. Typical commands are far below:
  * 10,000 tracked UUIDs with full Docker ids are ~1.3 MB.
  */
-import { LIMITS, MAX_COMMAND_BYTES } from './contract.js';
+import { LIMITS, MAX_COMMAND_BYTES } from '../lib/agent-contract.js';
 
 const LONGEST_CLAWBOX_ID = 'a'.repeat(255);
 const LONGEST_DOCKER_ID = 'f'.repeat(64);

@@ -4,7 +4,7 @@
  * registry makes most of a host's containers look orphaned), and the host's share of the run's
  * fleet budget. The first guard that fires is reported, so the operator knows which to lift.
  */
-import type { Cap, PercentGuard } from './contract.js';
+import type { Cap, PercentGuard } from '../lib/agent-contract.js';
 
 export interface GuardInput {
   /** Untracked, old-enough labelled containers (quarantined ones included). */

@@ -1,6 +1,6 @@
 /** Prometheus metrics of one agent, on a registry of its own (no global state). */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReapReport } from './contract.js';
+import type { ReapReport } from '../lib/agent-contract.js';
 
 export function createAgentMetrics() {
   const registry = new Registry();

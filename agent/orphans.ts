@@ -3,7 +3,7 @@
  * cutoff instant in, a plan out. It imports neither Docker nor HTTP so it can be tested
  * exhaustively.
  */
-import type { ContainerState, TrackedRef } from './contract.js';
+import type { ContainerState, TrackedRef } from '../lib/agent-contract.js';
 
 /** A container that carries the label, as the engine reported it. */
 export interface LabelledContainer {

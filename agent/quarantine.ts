@@ -7,7 +7,7 @@
  *
  * `since` and `snapshotAt` are both the control plane's clock, so the agent's clock plays no part.
  */
-import type { QuarantineRef } from './contract.js';
+import type { QuarantineRef } from '../lib/agent-contract.js';
 import type { LabelledContainer, ReapPlan } from './orphans.js';
 
 export interface Quarantined {

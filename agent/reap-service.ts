@@ -4,7 +4,7 @@
  */
 import pLimit from 'p-limit';
 import type { Logger } from '../lib/logger.js';
-import type { ContainerReport, ReapCounts, ReapReport, ReapRequest } from './contract.js';
+import type { ContainerReport, ReapCounts, ReapReport, ReapRequest } from '../lib/agent-contract.js';
 import type { DockerPort } from './docker.js';
 import { checkGuards } from './guards.js';
 import { cutoffMs, planReap, type LabelledContainer } from './orphans.js';

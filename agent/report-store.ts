@@ -21,7 +21,7 @@ import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import { RunId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import { MAX_ANCHOR_AGE_MS } from './anchor.js';
-import { ReapReport } from './contract.js';
+import { ReapReport } from '../lib/agent-contract.js';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);

@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { AppError, conflict, unavailable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { ReapReport } from './contract.js';
+import type { ReapReport } from '../lib/agent-contract.js';
 import { ReportStore, StateDirError, type ReportStoreOptions } from './report-store.js';
 
 export type RunLookup = { state: 'finished'; report: ReapReport } | { state: 'running' } | { state: 'interrupted' } | { state: 'unknown' };

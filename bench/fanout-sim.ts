@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { issueAnchor } from '../agent/anchor.js';
-import { ReapRequest, type Identity, type ReapReport } from '../agent/contract.js';
+import { ReapRequest, type Identity, type ReapReport } from '../lib/agent-contract.js';
 import { ANSWER_SIGNATURE_HEADER, CONTENT_HASH_HEADER, decodeKey, deriveHostKey, EMPTY_BODY_SHA256, sha256Hex, SIGNATURE_HEADER, signAnswer, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
 
 export const AgentStats = z.strictObject({ requests: z.number(), signatureFailures: z.number() });

@@ -3,7 +3,7 @@
  * with the API's own contract schemas.
  */
 import type { z } from 'zod';
-import { ErrorBody } from '../agent/contract.js';
+import { ErrorBody } from '../lib/agent-contract.js';
 import {
   HostItem,
   HostList,

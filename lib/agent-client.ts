@@ -5,7 +5,7 @@
  * shared schemas at runtime (an agent may run an older build).
  */
 import type { z } from 'zod';
-import { AGENT_PATHS, ContainerList, ErrorBody, Health, Identity, ReapReport, ReapResult, RestoreResult, reapResultPath, type ReapRequest, type RestoreRequest } from '../agent/contract.js';
+import { AGENT_PATHS, ContainerList, ErrorBody, Health, Identity, ReapReport, ReapResult, RestoreResult, reapResultPath, type ReapRequest, type RestoreRequest } from './agent-contract.js';
 import { ANSWER_SIGNATURE_HEADER, SIGNATURE_HEADER, signedHeaders, verifyAnswerSignature } from './signing.js';
 import { tlsFailureOf } from './tls-failure.js';
 

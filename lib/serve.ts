@@ -105,10 +105,13 @@ function lingerOnClose(request: IncomingMessage): void {
     if (started) return;
     started = true;
     socket.end();
-    if (request.readableEnded) return closeWhenFlushed(socket);
+    // Whatever happens below, the connection is gone DRAIN_MS after the answer (a caller that
+    // neither sends nor reads holds it no longer).
     const hardStop = setTimeout(() => socket.destroy(), DRAIN_MS);
     hardStop.unref();
-    // node's parser reads and discards the rest of the body (the request was dumped when the
+    socket.once('close', () => clearTimeout(hardStop));
+    if (request.readableEnded) return closeWhenFlushed(socket);
+    // node's parser reads and discards the rest of the body (node dumped the request when the
     // answer finished); what it reads is metered on the socket's byte count (a 'data' listener
     // would take the socket from the parser and stall it).
     const readBefore = socket.bytesRead;
@@ -116,10 +119,7 @@ function lingerOnClose(request: IncomingMessage): void {
       if (socket.bytesRead - readBefore > DRAIN_BYTES) socket.destroy();
     }, DRAIN_METER_MS);
     meter.unref();
-    socket.once('close', () => {
-      clearTimeout(hardStop);
-      clearInterval(meter);
-    });
+    socket.once('close', () => clearInterval(meter));
     // The whole body arrived: nothing more is expected on this connection.
     request.once('end', () => closeWhenFlushed(socket));
     request.resume();

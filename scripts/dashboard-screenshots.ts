@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser } from 'playwright-core';
-import type { ContainerReport, ReapReport } from '../agent/contract.js';
+import type { ContainerReport, ReapReport } from '../lib/agent-contract.js';
 import { createLocalApi } from '../functions/api/local.js';
 import { createStore, type ReportInput, type Store } from '../functions/store/index.js';
 import { createLogger } from '../lib/logger.js';

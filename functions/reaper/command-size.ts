@@ -4,7 +4,7 @@
  * The control plane measures the command before it sends it, and that host gets an `error` report
  * (`tracked_set_too_large`) that says how large, the limit, and how to fix it. Nothing is sent.
  */
-import { LIMITS, MAX_COMMAND_BYTES, type ReapRequest } from '../../agent/contract.js';
+import { LIMITS, MAX_COMMAND_BYTES, type ReapRequest } from '../../lib/agent-contract.js';
 
 export const TRACKED_SET_TOO_LARGE = 'tracked_set_too_large';
 

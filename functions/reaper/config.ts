@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { parseReaperEnv } from '../../lib/env-config.js';
-import { LIMITS } from '../../agent/contract.js';
+import { LIMITS } from '../../lib/agent-contract.js';
 import { decodeKey } from '../../lib/signing.js';
 import { readCertAndKey, readCertificates } from '../../lib/tls-files.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';

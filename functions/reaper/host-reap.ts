@@ -2,7 +2,7 @@
  * One host's part of a run, start to finish: snapshot, registry read, signed command (with
  * retries), report, lastReap. It never throws: whatever happens becomes this host's report (S8).
  */
-import type { Identity, QuarantineRef, ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { Identity, QuarantineRef, ReapReport, ReapRequest } from '../../lib/agent-contract.js';
 import { AgentCallError, type AgentClient, type AgentClientOptions } from '../../lib/agent-client.js';
 
 /** The agent's error code, when it gave one. */

@@ -17,7 +17,7 @@
  * older build: a plain 404) gets the old behaviour: network errors and 5xx retried, nothing asked.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { ReapReport, ReapRequest } from '../../lib/agent-contract.js';
 import { jitteredDelay } from '../../lib/backoff.js';
 import { AgentCallError, type AgentClient } from '../../lib/agent-client.js';
 import type { ReapSettings } from './config.js';
@@ -68,6 +68,10 @@ export function neverConnected(error: unknown): boolean {
 export function mayHaveActed(error: unknown): boolean {
   if (!(error instanceof AgentCallError)) return true;
   if (error.code === 'run_interrupted') return true;
+  // An answer whose signature does not verify says nothing trustworthy, its status included: the
+  // command may have been carried out behind it, so its real report is asked for (and the fleet
+  // grant stays spent until then).
+  if (error.code === 'bad_answer_signature') return true;
   const status = error.httpStatus;
   if (status !== undefined) return status < 300 || status >= 500;
   if (error.kind === 'timeout') return true;

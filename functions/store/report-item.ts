@@ -4,7 +4,7 @@
  * so they stay complete when the list is cut. Entries that say something happened (failed,
  * removed) are kept before those that say nothing did (skipped-young).
  */
-import type { ContainerReport, ReapReport } from '../../agent/contract.js';
+import type { ContainerReport, ReapReport } from '../../lib/agent-contract.js';
 import type { ReportItem, ReportStatus, Trigger } from './schemas.js';
 
 export const REPORT_LIMITS = {

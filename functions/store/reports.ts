@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { z } from 'zod';
 import { HostId, Instant, RunId } from '../../lib/ids.js';
 import { badRequest } from '../../lib/errors.js';

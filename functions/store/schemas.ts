@@ -4,7 +4,7 @@
  * Unknown attributes are tolerated on read (forward compatibility); the known ones must hold.
  */
 import { z } from 'zod';
-import { ContainerReport, ReapCounts } from '../../agent/contract.js';
+import { ContainerReport, ReapCounts } from '../../lib/agent-contract.js';
 import { agentUrlProblem } from '../../lib/agent-url.js';
 import { ClawboxId, DockerId, HostId, Instant, RunId } from '../../lib/ids.js';
 

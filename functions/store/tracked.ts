@@ -16,7 +16,7 @@
  */
 import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import type { TrackedRef } from '../../agent/contract.js';
+import type { TrackedRef } from '../../lib/agent-contract.js';
 import { ClawboxId, HostId } from '../../lib/ids.js';
 import { parseValue } from '../../lib/http.js';
 import { abandonOnAbort, abortReason } from './abort.js';

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorBody, Health, ReapRequest } from '../../agent/contract.js';
+import { ErrorBody, Health, ReapRequest } from '../../lib/agent-contract.js';
 import { createHash } from 'node:crypto';
 import { decodeKey, deriveHostKey, sha256Hex, sign, verifyAnswerSignature } from '../../lib/signing.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';

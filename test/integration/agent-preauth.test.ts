@@ -10,19 +10,24 @@
  *   body to an unknown route gets its 404 (it used to get EPIPE), a body over the limit its 413,
  *   a caller that never stops sending is cut off after its answer;
  * - `Expect: 100-continue` is answered 100 only once the signature holds;
- * - past REAPER_AGENT_MAX_CONNECTIONS new connections are closed at once.
+ * - past REAPER_AGENT_MAX_CONNECTIONS new connections are closed at once;
+ * - over HTTPS (an agent in this process) the same early refusals are answered and drained.
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { AgentCallError } from '../../lib/agent-client.js';
 import { sha256Hex, sign, signedHeaders, verifyAnswerSignature } from '../../lib/signing.js';
 import { rssMiB, startAgentProcess, type AgentProcess } from '../../bench/agent-process.js';
 import { attack, badSignatureHeaders, largestCommand } from '../../bench/preauth-attack.js';
+import { startTestAgent } from '../helpers/agent.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';
+import { makeTestCa } from '../helpers/tls-ca.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 
 const MiB = 1024 * 1024;
@@ -269,5 +274,53 @@ describe('the contract by hand', () => {
     // /healthz stays unsigned both ways.
     const health = await fetch(`${agent.url}/healthz`);
     expect(health.headers.get('x-reaper-answer-signature')).toBeNull();
+  });
+});
+
+describe('over HTTPS too', () => {
+  it('a 12 MiB body to an unknown route gets its 404, and a caller streaming 15 MiB under a bad signature its 401', async () => {
+    const ca = makeTestCa();
+    const cert = ca.server('agent');
+    const tlsAgent = await startTestAgent({ dockerHost: engine.dockerHost, hostId: 'preauth-tls', tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
+    try {
+      const url = new URL(tlsAgent.url);
+      const body = Buffer.alloc(12 * MiB, 0x7b);
+      for (let i = 0; i < 5; i++) {
+        const status = await new Promise<string>((resolve) => {
+          const req = httpsRequest({ host: '127.0.0.1', port: url.port, path: '/nope', method: 'POST', ca: ca.ca, headers: { 'content-length': body.length } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(String(res.statusCode)));
+          });
+          req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+          req.end(body);
+        });
+        expect(status).toBe('404');
+      }
+      const answer = await new Promise<string>((resolve) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: Number(url.port), ca: ca.ca });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(text));
+        socket.on('secureConnect', () => {
+          socket.write(`${['POST /v1/reap HTTP/1.1', 'Host: 127.0.0.1', `Content-Length: ${15 * MiB}`, ...badSignatureHeaders(15 * MiB)].join('\r\n')}\r\n\r\n`);
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          let sent = 0;
+          const pump = () => {
+            while (sent < 15 * MiB && socket.writable) {
+              sent += chunk.length;
+              if (!socket.write(chunk)) return void socket.once('drain', pump);
+            }
+            if (text) socket.end();
+          };
+          pump();
+          setTimeout(() => socket.destroy(), 10_000);
+        });
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    } finally {
+      await tlsAgent.close();
+      ca.remove();
+    }
   });
 });

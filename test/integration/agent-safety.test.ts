@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { ReapReport, ReapRequest } from '../../lib/agent-contract.js';
 import type { AnchorOptional } from '../../lib/agent-client.js';
 import type { DockerPort } from '../../agent/docker.js';
 import { AgentCallError, createAgentClient } from '../../lib/agent-client.js';

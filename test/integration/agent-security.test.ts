@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { ReapReport, ReapRequest } from '../../lib/agent-contract.js';
 import type { AnchorOptional } from '../../lib/agent-client.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';

@@ -15,7 +15,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorBody } from '../../agent/contract.js';
+import { ErrorBody } from '../../lib/agent-contract.js';
 import { createLocalApi } from '../../functions/api/local.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';

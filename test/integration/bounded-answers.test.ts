@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerReport, ReapReport } from '../../agent/contract.js';
+import type { ContainerReport, ReapReport } from '../../lib/agent-contract.js';
 import { createApiClient, getWholeRun } from '../../cli/api-client.js';
 import { createApiApp } from '../../functions/api/app.js';
 import { ReportItem, ReportPageBody, RunView } from '../../functions/api/contract.js';

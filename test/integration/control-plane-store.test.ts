@@ -3,7 +3,7 @@
  * full pagination (S5), report capping and TTL, cursors, write retries on throttling.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ContainerReport, ReapReport } from '../../agent/contract.js';
+import type { ContainerReport, ReapReport } from '../../lib/agent-contract.js';
 import { AppError } from '../../lib/errors.js';
 import { createStore, DEFAULT_REPORT_TTL_DAYS, type ReportInput, type Store } from '../../functions/store/index.js';
 import { createRegistryClient } from '../../functions/store/registry-client.js';

@@ -20,7 +20,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerPort } from '../../agent/docker.js';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { handle } from 'hono/aws-lambda';
 import { createApiFromEnv } from '../../functions/api.js';
 import { createLocalApi, type LocalApi } from '../../functions/api/local.js';

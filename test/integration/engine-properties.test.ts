@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import type { AnchorOptional } from '../../lib/agent-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReapRequest, TrackedRef } from '../../agent/contract.js';
+import type { ReapRequest, TrackedRef } from '../../lib/agent-contract.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { LABEL, makeContainers, type Kind, type MakeOptions } from '../helpers/containers.js';
 import { startEngine, type Engine } from '../helpers/engine.js';

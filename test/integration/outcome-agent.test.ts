@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReapReport, ReapRequest } from '../../agent/contract.js';
+import type { ReapReport, ReapRequest } from '../../lib/agent-contract.js';
 import { AgentCallError } from '../../lib/agent-client.js';
 import { anchored, rawRequest, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';

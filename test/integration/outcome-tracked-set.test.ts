@@ -8,7 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LIMITS, MAX_COMMAND_BYTES, type ReapRequest } from '../../agent/contract.js';
+import { LIMITS, MAX_COMMAND_BYTES, type ReapRequest } from '../../lib/agent-contract.js';
 import { commandSizeProblem } from '../../functions/reaper/command-size.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';

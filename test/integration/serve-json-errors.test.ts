@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorBody } from '../../agent/contract.js';
+import { ErrorBody } from '../../lib/agent-contract.js';
 import { AppError } from '../../lib/errors.js';
 import { installErrorHandling } from '../../lib/http.js';
 import { silentLogger } from '../../lib/logger.js';

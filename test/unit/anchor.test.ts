@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TrackedRef } from '../../agent/contract.js';
+import type { TrackedRef } from '../../lib/agent-contract.js';
 import { AnchorError, issueAnchor, MAX_ANCHOR_AGE_MS, verifyAnchor } from '../../agent/anchor.js';
 import { cutoffMs, planReap, type LabelledContainer } from '../../agent/orphans.js';
 import { anchoredCutoffMs } from '../../agent/reap-service.js';

@@ -4,7 +4,7 @@
  * clocks off. Reports are built with the store's own builder, as the API serves them.
  */
 import { describe, expect, it } from 'vitest';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { engineColumn } from '../../cli/admin-commands.js';
 import { adviceFor, columnsFor, reportHeaders, reportRow } from '../../cli/reap-command.js';
 import { table } from '../../cli/output.js';

@@ -3,7 +3,7 @@
  * the session value and the sign-in redirect. Reports are built with the store's own builder.
  */
 import { describe, expect, it } from 'vitest';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, windowFor } from '../../functions/dashboard/aggregate.js';
 import { BarChart, chartMax, labelStride, niceScale } from '../../functions/dashboard/charts.js';
 import { bucketLabel, formatInstant, formatOffset, removalText, reportProblem } from '../../functions/dashboard/format.js';

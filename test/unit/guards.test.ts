@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Cap, PercentGuard } from '../../agent/contract.js';
+import type { Cap, PercentGuard } from '../../lib/agent-contract.js';
 import { checkGuards, type GuardInput, type GuardLimits } from '../../agent/guards.js';
 
 /** 10,000 in `npm test`; 100,000 under STRESS=1; SAFETY_PROPERTY_RUNS overrides both. */

@@ -4,7 +4,7 @@
  * in-memory fakes; createHostReaper, its retries and the FleetBudget are the real ones.
  */
 import { describe, expect, it } from 'vitest';
-import type { Identity, ReapReport, ReapRequest, ReapResult } from '../../agent/contract.js';
+import type { Identity, ReapReport, ReapRequest, ReapResult } from '../../lib/agent-contract.js';
 import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { FleetBudget } from '../../functions/reaper/fleet-budget.js';
 import { createHostReaper, type HostReapDeps, type RunContext } from '../../functions/reaper/host-reap.js';

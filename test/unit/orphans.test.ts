@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TrackedRef } from '../../agent/contract.js';
+import type { TrackedRef } from '../../lib/agent-contract.js';
 import { cutoffMs, isOldEnough, planReap, type LabelledContainer } from '../../agent/orphans.js';
 
 const T0 = Date.parse('2026-11-27T12:00:00.000Z');

@@ -29,7 +29,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { QuarantineRef, ReapReport, ReapRequest, TrackedRef } from '../../agent/contract.js';
+import type { QuarantineRef, ReapReport, ReapRequest, TrackedRef } from '../../lib/agent-contract.js';
 import type { DockerPort } from '../../agent/docker.js';
 import { isOldEnough, type LabelledContainer, type ReapPlan } from '../../agent/orphans.js';
 import type * as QuarantineModule from '../../agent/quarantine.js';

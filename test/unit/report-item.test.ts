@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ContainerReport } from '../../agent/contract.js';
+import type { ContainerReport } from '../../lib/agent-contract.js';
 import { buildReportItem, capContainers, REPORT_LIMITS } from '../../functions/store/report-item.js';
 import { withBackoff, jitteredDelay } from '../../lib/backoff.js';
 import { isRetryableDynamoError } from '../../functions/store/dynamo-errors.js';

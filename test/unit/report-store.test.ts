@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReapReport } from '../../agent/contract.js';
+import type { ReapReport } from '../../lib/agent-contract.js';
 import { MIN_KEEP_MS, ReportStore, StateDirError } from '../../agent/report-store.js';
 import { openRunRegistry, RunRegistry } from '../../agent/run-registry.js';
 import { defaultStateDir, loadAgentConfig } from '../../agent/config.js';

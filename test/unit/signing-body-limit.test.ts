@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { COMMAND_OVERHEAD_BYTES, DEFAULT_BODY_LIMIT_BYTES, LARGEST_COMMAND_BYTES, LARGEST_QUARANTINE_REF_JSON, LARGEST_TRACKED_REF_JSON } from '../../agent/body-limit.js';
-import { LIMITS, MAX_COMMAND_BYTES, QuarantineRef, ReapRequest, TrackedRef } from '../../agent/contract.js';
+import { LIMITS, MAX_COMMAND_BYTES, QuarantineRef, ReapRequest, TrackedRef } from '../../lib/agent-contract.js';
 import { loadAgentConfig } from '../../agent/config.js';
 
 describe('the default body limit', () => {

@@ -3,7 +3,7 @@ import type { FC } from 'hono/jsx';
 import type { RangeKey } from '../aggregate.js';
 import { ago, capAdvice, CLOCK_FLAG_MS, fleetUrl, formatDuration, formatInstant, formatOffset, hostUrl, removalText, reportProblem, runUrl } from '../format.js';
 import { Layout, StatusBadge } from '../layout.js';
-import type { ContainerReport } from '../../../agent/contract.js';
+import type { ContainerReport } from '../../../lib/agent-contract.js';
 import type { ReportItem } from '../../store/schemas.js';
 
 const COUNT_NAMES = ['labelled', 'tracked', 'orphans', 'young', 'stopped', 'removed', 'vanished', 'failed'] as const;

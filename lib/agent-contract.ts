@@ -4,7 +4,7 @@
  * may run older builds.
  */
 import { z } from 'zod';
-import { ClawboxId, DockerId, HostId, Instant, RunId } from '../lib/ids.js';
+import { ClawboxId, DockerId, HostId, Instant, RunId } from './ids.js';
 
 export const ContainerState = z.enum(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
 export type ContainerState = z.infer<typeof ContainerState>;
