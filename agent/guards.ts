@@ -33,6 +33,6 @@ export function checkGuards(input: GuardInput, limits: GuardLimits): Cap | undef
       return { guard: 'max-reap-percent', limit: Math.floor((percent * labelled) / 100), orphans, labelled };
     }
   }
-  if (limits.fleetBudget !== undefined && removals > limits.fleetBudget) return { guard: 'fleet-max-reap', limit: limits.fleetBudget, orphans, labelled };
+  if (limits.fleetBudget !== undefined && removals > limits.fleetBudget) return { guard: 'fleet-max-reap', limit: limits.fleetBudget, orphans, labelled, removals };
   return undefined;
 }

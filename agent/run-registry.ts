@@ -71,6 +71,12 @@ export class RunRegistry {
       await this.store.abandon(runId);
       throw error;
     }
+    // Capped by its share of the fleet budget, the run touched nothing: it is not kept, so the
+    // control plane may send it again (same runId) once it holds a larger grant (S4).
+    if (report.status === 'capped' && report.cap?.guard === 'fleet-max-reap') {
+      await this.store.abandon(runId);
+      return report;
+    }
     await this.store.finish(report);
     return report;
   }

@@ -30,6 +30,8 @@ export interface FanoutBenchOptions {
   concurrency?: number;
   /** Agent answer latency, uniform in [min, max] ms. */
   latencyMs?: [number, number];
+  /** REAPER_FLEET_MAX_REAP for the runs (default the reaper's). */
+  fleetMaxReap?: number;
 }
 
 export interface FanoutBenchResult {
@@ -37,7 +39,9 @@ export interface FanoutBenchResult {
   trackedPerHost: number;
   concurrency: number;
   latencyMs: [number, number];
-  /** The run, from createReaper().run() to its return (every report written). */
+  /** The first run, which also pins every host to its engine (S10). */
+  firstContactWallMs: number;
+  /** The steady-state run (hosts pinned), from createReaper().run() to its return (every report written). */
   wallMs: number;
   /** CPU time this process (the reaper) spent during the run. */
   reaperCpuMs: number;
@@ -113,8 +117,13 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
       store,
       masterKey: staticMasterKey(masterKey),
       logger: silentLogger(),
-      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: concurrency },
+      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: concurrency, ...(options.fleetMaxReap === undefined ? {} : { fleetMaxReap: options.fleetMaxReap }) },
     });
+    // First contact pins every host to its engine (S10): measured apart from the steady state.
+    const firstT0 = performance.now();
+    const first = await reaper.run({ runId: `bench-first-${randomUUID()}`, trigger: 'schedule', deadlineAt: Date.now() + 300_000 });
+    const firstContactWallMs = Math.round(performance.now() - firstT0);
+    if ((first.statuses.ok ?? 0) !== hostCount) throw new Error(`first-contact run: ${JSON.stringify(first.statuses)}`);
     const runId = `bench-${randomUUID()}`;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
@@ -132,6 +141,7 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
       trackedPerHost,
       concurrency,
       latencyMs: latency,
+      firstContactWallMs,
       wallMs,
       reaperCpuMs: Math.round((cpu.user + cpu.system) / 1000),
       perHostMs: { p50: percentile(durations, 50), p99: percentile(durations, 99), max: durations[durations.length - 1] ?? 0 },
@@ -162,6 +172,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ...(flag('--hosts') ? { hosts: flag('--hosts') } : {}),
     ...(flag('--tracked') ? { trackedPerHost: flag('--tracked') } : {}),
     ...(flag('--concurrency') ? { concurrency: flag('--concurrency') } : {}),
+    ...(flag('--fleet-max-reap') ? { fleetMaxReap: flag('--fleet-max-reap') } : {}),
     ...(latencyFlag ? { latencyMs: latencyFlag } : {}),
   });
   console.log(JSON.stringify(result, null, 2));

@@ -19,10 +19,13 @@ export class AgentCallError extends Error {
     message: string,
     readonly httpStatus?: number,
     readonly code?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; claimedStatus?: number },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.claimedStatus = options?.claimedStatus;
   }
+  /** The status an answer with a bad signature claims: named, never believed, except as a hint. */
+  readonly claimedStatus: number | undefined;
   /** Network errors and 5xx may succeed on a retry; a 4xx never will. */
   get retryable(): boolean {
     return this.kind === 'unreachable' || (this.kind === 'error' && (this.httpStatus ?? 0) >= 500);
@@ -84,6 +87,7 @@ function badAnswerSignature(base: string, response: Response, body: Buffer): Age
     // No httpStatus: the status is part of what is not trusted (a forged 413 or 404 must not be taken for one).
     undefined,
     BAD_ANSWER_SIGNATURE,
+    { claimedStatus: response.status },
   );
 }
 

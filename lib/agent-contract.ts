@@ -145,6 +145,8 @@ export const Cap = z.strictObject({
   limit: z.number().int().min(0),
   orphans: z.number().int().min(0),
   labelled: z.number().int().min(0),
+  /** What the reap would have removed now (after quarantine): with fleet-max-reap, the grant it needs. */
+  removals: z.number().int().min(0).optional(),
 });
 export type Cap = z.infer<typeof Cap>;
 

@@ -1,11 +1,11 @@
 /**
  * The run's fleet budget (S4): at most `total` containers removed over all hosts, exactly, while
- * hosts run in parallel. A host reserves its whole cap before its command and the agent removes
- * no more than it was granted (`fleetBudget`); with its report the unused part comes back.
- *
- * A host waits for others to give back rather than take less than its cap: a smaller grant would
- * cap a host that the budget can in fact afford. Only when nobody holds a reservation any more is
- * a host granted less — then the budget really is spent.
+ * hosts run in parallel. A host takes what is free up to its cap before its command (`take`, no
+ * waiting: most hosts remove nothing and give it all back) and the agent removes no more than it
+ * was granted (`fleetBudget`); with its report the unused part comes back. A host whose grant was
+ * too small is capped by the agent, touching nothing, and says how many it needs; it then waits
+ * (`reserve`) for others to give back rather than take less: only when nobody holds a grant any
+ * more is it granted less — then the budget really is spent.
  */
 export class FleetBudget {
   #free: number;
@@ -14,6 +14,17 @@ export class FleetBudget {
 
   constructor(readonly total: number) {
     this.#free = total;
+  }
+
+  /**
+   * Grants up to `want` at once, whatever others hold: most hosts remove nothing, and one that
+   * needs more than it got is capped by the agent and asks again with `reserve`.
+   */
+  take(want: number): number {
+    const granted = Math.max(0, Math.min(want, this.#free));
+    this.#free -= granted;
+    this.#holders++;
+    return granted;
   }
 
   /** Grants up to `want`; waits while others hold reservations that could cover it. */

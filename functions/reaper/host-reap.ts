@@ -252,17 +252,43 @@ export function createHostReaper(deps: HostReapDeps) {
     if (tooLarge !== undefined) {
       return { ...seen, status: 'error', errorCode: TRACKED_SET_TOO_LARGE, error: tooLarge, snapshotAt, maxReap, attempts: known.attempts };
     }
-    // S4: the host's share of the fleet budget is held for the whole command.
-    const granted = ctx.budget === undefined || maxReap === null ? undefined : await ctx.budget.reserve(Math.min(maxReap, ctx.budget.total), ctx.signal);
+    // S4: the host's share of the fleet budget is held for the whole command: what is free, up
+    // to its cap, at once.
+    const budget = ctx.budget;
+    let granted = budget === undefined || maxReap === null ? undefined : budget.take(Math.min(maxReap, budget.total));
     let used = granted ?? 0;
     try {
-      const request: ReapRequest = { ...body, ...(granted === undefined ? {} : { fleetBudget: granted }) };
       const sent = { ...seen, snapshotAt, trackedSent: tracked.refs.length, maxReap };
       const client = clientFor(host, masterKey);
       // A retry sends the same runId: the agent replays the first run's report (S6). An answer
       // lost is asked for (GET /v1/reaps/:runId) until the work deadline (./recover.ts).
-      const delivery = await sendWithRecovery({ client, request, settings, workDeadline: ctx.workDeadline, signal: ctx.signal, now, random: deps.random, minCallMs: MIN_CALL_MS });
-      const attempts = known.attempts + delivery.attempts;
+      const send = (grant: number | undefined) =>
+        sendWithRecovery({
+          client,
+          request: { ...body, ...(grant === undefined ? {} : { fleetBudget: grant }) },
+          settings,
+          workDeadline: ctx.workDeadline,
+          signal: ctx.signal,
+          now,
+          random: deps.random,
+          minCallMs: MIN_CALL_MS,
+        });
+      let delivery = await send(granted);
+      let attempts = known.attempts + delivery.attempts;
+      // Capped by a grant smaller than it needs, the agent touched nothing and did not keep the run:
+      // wait for others to give back what it needs, then send the same run again (S4).
+      const need = delivery.report?.status === 'capped' && delivery.report.cap?.guard === 'fleet-max-reap' ? delivery.report.cap.removals : undefined;
+      if (budget !== undefined && granted !== undefined && need !== undefined && need > granted && maxReap !== null && need <= maxReap) {
+        budget.settle(granted, 0);
+        granted = undefined;
+        const regrant = await budget.reserve(need, ctx.signal);
+        granted = regrant;
+        used = regrant;
+        if (regrant >= need && !ctx.signal.aborted) {
+          delivery = await send(regrant);
+          attempts += delivery.attempts;
+        }
+      }
       const report = delivery.report;
       if (report) {
         if (report.runId !== ctx.runId || report.hostId !== host.hostId) {
@@ -281,7 +307,7 @@ export function createHostReaper(deps: HostReapDeps) {
       // whose outcome is unknown (network error, 5xx, timeout), it stays spent (S4).
       if (!delivery.everMaybeActed) used = 0;
       if (error instanceof AgentCallError && error.httpStatus === 413) {
-        return { ...sent, status: 'error', errorCode: TRACKED_SET_TOO_LARGE, error: bodyLimitProblem(request), attempts };
+        return { ...sent, status: 'error', errorCode: TRACKED_SET_TOO_LARGE, error: bodyLimitProblem(body), attempts };
       }
       const status = error instanceof AgentCallError && error.code === 'engine_mismatch' ? 'refused' : failureStatus(error);
       if (delivery.interrupted) {

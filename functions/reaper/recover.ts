@@ -71,7 +71,9 @@ export function mayHaveActed(error: unknown): boolean {
   // An answer whose signature does not verify says nothing trustworthy, its status included: the
   // command may have been carried out behind it, so its real report is asked for (and the fleet
   // grant stays spent until then).
-  if (error.code === 'bad_answer_signature') return true;
+  // An unsigned 401/403 is what a real agent answers when it cannot verify the command (another
+  // key, a clock far off): nothing ran, and asking would only be refused the same way.
+  if (error.code === 'bad_answer_signature') return error.claimedStatus !== 401 && error.claimedStatus !== 403;
   const status = error.httpStatus;
   if (status !== undefined) return status < 300 || status >= 500;
   if (error.kind === 'timeout') return true;

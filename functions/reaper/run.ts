@@ -8,6 +8,7 @@
  * slot may be held until the work deadline, and the report must not wait for it).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { clientsOver, defaultAgentTransport } from '../../lib/agent-transport.js';
 import type { Logger } from '../../lib/logger.js';
@@ -195,6 +196,8 @@ export function createReaper(deps: ReaperDeps): Reaper {
       }
 
       const abort = new AbortController();
+      // Every host in flight (and every host waiting for the fleet budget) listens for the deadline.
+      setMaxListeners(0, abort.signal);
       const timer = setTimeout(() => abort.abort(new Error('run deadline')), Math.max(0, workDeadline - now()));
       const ctx: RunContext = {
         runId,

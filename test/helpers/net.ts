@@ -42,7 +42,7 @@ export async function startBlackHole(): Promise<{ url: string; connections: () =
 export async function startIdentityOnlyAgents(masterKey: string): Promise<{ url: string; urlFor(hostId: string): string; commands(): number; close(): Promise<void> }> {
   const { createServer: createHttpServer } = await import('node:http');
   const { issueAnchor } = await import('../../agent/anchor.js');
-  const { decodeKey, deriveHostKey } = await import('../../lib/signing.js');
+  const { ANSWER_SIGNATURE_HEADER, SIGNATURE_HEADER, decodeKey, deriveHostKey, signAnswer } = await import('../../lib/signing.js');
   const hung = new Set<import('node:http').ServerResponse>();
   let commands = 0;
   const server = createHttpServer((req, res) => {
@@ -55,8 +55,12 @@ export async function startIdentityOnlyAgents(masterKey: string): Promise<{ url:
     }
     const hostId = match[1] ?? '';
     const nowMs = Date.now();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ hostId, engineId: `identity-only-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(decodeKey(deriveHostKey(masterKey, hostId)), nowMs, performance.now()) }));
+    const key = decodeKey(deriveHostKey(masterKey, hostId));
+    const body = JSON.stringify({ hostId, engineId: `identity-only-${hostId}`, clockOffsetMs: 0, agentTimeMs: nowMs, anchor: issueAnchor(key, nowMs, performance.now()) });
+    // Signed like a real agent's answer (SPEC §4), or the control plane refuses it.
+    const requestSignature = String(req.headers[SIGNATURE_HEADER] ?? '');
+    res.writeHead(200, { 'content-type': 'application/json', [ANSWER_SIGNATURE_HEADER]: signAnswer(key, requestSignature, 200, body) });
+    res.end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

@@ -114,6 +114,21 @@ describe('S4 extended: proportional and fleet guards', () => {
     for (const [i] of HOSTS.entries()) await clear(i);
   });
 
+  it('a host whose first grant is too small is not capped when the budget can afford it: it waits and is sent again', async () => {
+    const made = await Promise.all([fleet(0, 3, 0), fleet(1, 3, 0)]);
+    await age();
+    // Both hosts start together: the first takes the whole budget of 6, the second gets 0, is
+    // capped by the agent (touching nothing), waits for the first to give back 3, and goes again.
+    const result = await run(['g-0', 'g-1'], { maxReapPercent: 100, fleetMaxReap: 6, maxReap: 6, hostConcurrency: 2 });
+    expect(result.hosts.map((h) => [h.hostId, h.status, h.counts?.removed])).toEqual([
+      ['g-0', 'ok', 3],
+      ['g-1', 'ok', 3],
+    ]);
+    // One of them went twice: first capped by its grant of 0, then with the 3 it needed.
+    expect(result.hosts.map((h) => h.attempts).sort()).toEqual([1, 2]);
+    expect((await Promise.all(made.map((m, i) => alive(i, m)))).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
   it('force lifts the guards only for named hosts: without names the API answers 400 force_needs_hosts and starts nothing', async () => {
     let started = 0;
     const app = createApiApp({ store, startRun: () => Promise.resolve(void started++), logger: log.logger });

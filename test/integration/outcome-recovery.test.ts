@@ -259,10 +259,10 @@ describe('which failed calls may have reached the agent (ask) and which cannot (
     expect(mayHaveActed(new AgentCallError('bad-answer', 'not the contract', 200))).toBe(true);
     // Answered refusals: nothing began.
     expect(mayHaveActed(new AgentCallError('refused', 'bad signature', 401, 'bad_signature'))).toBe(false);
-    expect(mayHaveActed(new AgentCallError('refused', 'answer signature missing', undefined, 'bad_answer_signature'))).toBe(true);
+    expect(mayHaveActed(new AgentCallError('refused', 'answer signature missing', undefined, 'bad_answer_signature', { claimedStatus: 200 }))).toBe(true);
     expect(mayHaveActed(new AgentCallError('error', 'busy', 409, 'reap_in_progress'))).toBe(false);
     expect(mayHaveActed(new AgentCallError('error', 'too large', 413, 'payload_too_large'))).toBe(false);
-    expect(mayHaveActed(new AgentCallError('refused', 'unsigned 401', 401, 'bad_answer_signature'))).toBe(false);
+    expect(mayHaveActed(new AgentCallError('refused', 'unsigned 401', undefined, 'bad_answer_signature', { claimedStatus: 401 }))).toBe(false);
     // …but the agent saying it began the run and never finished it is an unknown outcome.
     expect(mayHaveActed(new AgentCallError('error', 'interrupted', 409, 'run_interrupted'))).toBe(true);
     // A TLS handshake refused: no request went out.
