@@ -66,18 +66,22 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       await sleep(latency[0] + Math.random() * (latency[1] - latency[0]));
       const finished = Date.now();
       const request = parsed.data;
+      // One orphan per host, removed at once (the pessimistic steady state: every host removes one
+      // every tick); the fleet budget is honoured as the real agent does (agent/guards.ts).
+      const capped = !request.dryRun && request.fleetBudget !== undefined && request.fleetBudget < 1;
       const report: ReapReport = {
         runId: request.runId,
         hostId,
         engineId: `engine-${hostId}`,
         clockOffsetMs: 0,
-        status: request.dryRun ? 'dry-run' : 'ok',
+        status: request.dryRun ? 'dry-run' : capped ? 'capped' : 'ok',
+        ...(capped ? { cap: { guard: 'fleet-max-reap' as const, limit: request.fleetBudget ?? 0, orphans: 1, labelled: request.tracked.length + 1, removals: 1 } } : {}),
         startedAt: new Date(started).toISOString(),
         finishedAt: new Date(finished).toISOString(),
         durationMs: finished - started,
         dryRun: request.dryRun,
-        counts: { labelled: request.tracked.length + 1, tracked: request.tracked.length, orphans: 1, young: 0, stopped: 1, removed: 1, vanished: 0, failed: 0 },
-        containers: [{ clawboxId: `orphan-${hostId}`, dockerId: 'a'.repeat(64), state: 'running', createdAt: new Date(started - 3_600_000).toISOString(), action: 'removed' }],
+        counts: { labelled: request.tracked.length + 1, tracked: request.tracked.length, orphans: 1, young: 0, stopped: capped ? 0 : 1, removed: capped ? 0 : 1, vanished: 0, failed: 0 },
+        containers: [{ clawboxId: `orphan-${hostId}`, dockerId: 'a'.repeat(64), state: 'running', createdAt: new Date(started - 3_600_000).toISOString(), action: capped ? 'would-remove' : 'removed' }],
       };
       reply(200, report);
     })().catch(() => reply(500, { error: { code: 'internal', message: 'simulator error' } }));
