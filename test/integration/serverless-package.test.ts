@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableDefinitions, tableNames, ttlAttributes } from '../../functions/store/tables.js';
+import { loadReaperConfig } from '../../functions/reaper/config.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const missing = ['functions/reaper.ts', 'functions/api.ts'].filter((f) => !existsSync(join(root, f)));
@@ -201,7 +202,15 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       REAPER_MAX_REAP: '100',
       REAPER_HOST_CONCURRENCY: '32',
       REAPER_REPORT_TTL_DAYS: '90',
+      REAPER_MAX_REAP_PERCENT: '50',
+      REAPER_FLEET_MAX_REAP: '1000',
+      REAPER_QUARANTINE_SECONDS: '600',
+      REAPER_LEASE_SKEW_SECONDS: '60',
+      REAPER_AGENT_TIMEOUT_SECONDS: '60',
     });
+    // The deployed defaults are a configuration the reaper accepts (e.g. S12: call limit < grace).
+    const strings = Object.fromEntries(Object.entries(reaperEnv).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    expect(() => loadReaperConfig(strings)).not.toThrow();
     expect(apiEnv.REAPER_REAPER_FUNCTION_NAME).toEqual({ Ref: 'ReaperLambdaFunction' });
   });
 
