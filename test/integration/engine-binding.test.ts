@@ -5,12 +5,11 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REAP_SETTINGS, type ReapSettings } from '../../functions/reaper/config.js';
-import { staticMasterKey } from '../../functions/reaper/master-key.js';
-import { createReaper } from '../../functions/reaper/run.js';
+import type { ReapSettings } from '../../functions/reaper/config.js';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { AgentCallError } from '../../lib/agent-client.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { testReaper } from '../helpers/reaper.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -26,15 +25,8 @@ let e3: Engine;
 const agents: TestAgent[] = [];
 const log = capturingLogger('info');
 
-function reaper(overrides: Partial<ReapSettings> = {}) {
-  return createReaper({
-    store,
-    masterKey: staticMasterKey(MASTER),
-    logger: log.logger,
-    // v1 removal (no quarantine) so that a wrong decision would show as a removed container.
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 0, quarantineSeconds: 0, maxReapPercent: 100, stopTimeoutSeconds: 0, agentAttempts: 1, reportMarginMs: 1000, ...overrides },
-  });
-}
+// v1 removal (no quarantine) so that a wrong decision would show as a removed container.
+const reaper = (settings: Partial<ReapSettings> = {}) => testReaper({ store, masterKey: MASTER, logger: log.logger, settings });
 
 async function agentOn(engine: Engine, hostId: string): Promise<TestAgent> {
   const agent = await startTestAgent({ dockerHost: engine.dockerHost, hostId, masterKey: MASTER });

@@ -8,12 +8,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REAP_SETTINGS } from '../../functions/reaper/config.js';
 import { createReaperHandler } from '../../functions/reaper/handler.js';
-import { staticMasterKey } from '../../functions/reaper/master-key.js';
-import { createReaper, type RunResult } from '../../functions/reaper/run.js';
+import type { RunResult } from '../../functions/reaper/run.js';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { testReaper } from '../helpers/reaper.js';
 import { makeContainers, stateOf, type MadeContainer } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -27,13 +26,7 @@ const engines: Engine[] = [];
 const agents: TestAgent[] = [];
 const log = capturingLogger('info');
 
-const reaper = () =>
-  createReaper({
-    store,
-    masterKey: staticMasterKey(MASTER),
-    logger: log.logger,
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 0, quarantineSeconds: 0, maxReapPercent: 100, stopTimeoutSeconds: 1, reportMarginMs: 1000 },
-  });
+const reaper = () => testReaper({ store, masterKey: MASTER, logger: log.logger, settings: { stopTimeoutSeconds: 1, agentAttempts: 3 } });
 // Each delivery is its own Lambda invocation: its own handler instance, as on AWS.
 const handler = () => createReaperHandler({ reaper: reaper(), logger: log.logger });
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'test' };

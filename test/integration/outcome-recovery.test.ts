@@ -13,13 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REAP_SETTINGS, type ReapSettings } from '../../functions/reaper/config.js';
-import { staticMasterKey } from '../../functions/reaper/master-key.js';
+import type { ReapSettings } from '../../functions/reaper/config.js';
 import { mayHaveActed, neverConnected } from '../../functions/reaper/recover.js';
-import { createReaper } from '../../functions/reaper/run.js';
 import { AgentCallError, createAgentClient } from '../../lib/agent-client.js';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { testReaper } from '../helpers/reaper.js';
 import { makeContainers, stateOf, type MadeContainer } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -37,14 +36,7 @@ const stateDirs: string[] = [];
 let proxy: { url: string; cuts: () => number; close: () => Promise<void> };
 const log = capturingLogger('info');
 
-function reaper(overrides: Partial<ReapSettings> = {}) {
-  return createReaper({
-    store,
-    masterKey: staticMasterKey(MASTER),
-    logger: log.logger,
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 0, quarantineSeconds: 0, maxReapPercent: 100, stopTimeoutSeconds: 0, agentAttempts: 3, reportMarginMs: 1000, ...overrides },
-  });
-}
+const reaper = (settings: Partial<ReapSettings> = {}) => testReaper({ store, masterKey: MASTER, logger: log.logger, settings: { agentAttempts: 3, ...settings } });
 
 async function orphans(key: HostKey, n: number, kind: 'running' | 'exited'): Promise<MadeContainer[]> {
   const tag = randomUUID().slice(0, 6);

@@ -6,12 +6,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
-import { DEFAULT_REAP_SETTINGS, type ReapSettings } from '../../functions/reaper/config.js';
+import type { ReapSettings } from '../../functions/reaper/config.js';
 import { staticMasterKey } from '../../functions/reaper/master-key.js';
 import { createRestorer } from '../../functions/reaper/restore.js';
-import { createReaper } from '../../functions/reaper/run.js';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { testReaper } from '../helpers/reaper.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
@@ -27,14 +27,7 @@ let engine: Engine;
 let agent: TestAgent;
 const log = capturingLogger('info');
 
-function reaper(overrides: Partial<ReapSettings> = {}) {
-  return createReaper({
-    store,
-    masterKey: staticMasterKey(MASTER),
-    logger: log.logger,
-    settings: { ...DEFAULT_REAP_SETTINGS, graceSeconds: 0, quarantineSeconds: Q, maxReapPercent: 100, stopTimeoutSeconds: 0, agentAttempts: 1, reportMarginMs: 1000, ...overrides },
-  });
-}
+const reaper = (settings: Partial<ReapSettings> = {}) => testReaper({ store, masterKey: MASTER, logger: log.logger, settings: { quarantineSeconds: Q, ...settings } });
 
 const run = (options: { now?: boolean; dryRun?: boolean } = {}) => reaper().run({ trigger: 'api', hosts: [HOST], deadlineAt: Date.now() + 60_000, ...options });
 const age = () => sleep(2_100);
