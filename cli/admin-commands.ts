@@ -53,33 +53,82 @@ export async function repinHost(api: ApiClient, hostId: string, json: boolean): 
   return 0;
 }
 
+/** The host's settings, or undefined when it is not registered. */
+async function hostOrUndefined(api: ApiClient, hostId: string) {
+  try {
+    return await api.getHost(hostId);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'host_not_found') return undefined;
+    throw error;
+  }
+}
+
+/** A host's settings as a PUT body: a PUT replaces every setting, so the ones kept are sent back as they are. */
+function settingsOf(host: { agentUrl: string; enabled: boolean; maxReap?: number; allowPlainHttp?: boolean; allowLinkLocal?: boolean }) {
+  return {
+    agentUrl: host.agentUrl,
+    enabled: host.enabled,
+    ...(host.maxReap === undefined ? {} : { maxReap: host.maxReap }),
+    ...(host.allowPlainHttp === undefined ? {} : { allowPlainHttp: host.allowPlainHttp }),
+    ...(host.allowLinkLocal === undefined ? {} : { allowLinkLocal: host.allowLinkLocal }),
+  };
+}
+
+/**
+ * `hosts add ID`: registers a host, or updates a registered one. On an existing host only the
+ * flags given change; the other settings (max reap, enabled, the URL allowances) are kept.
+ */
 export async function addHost(
   api: ApiClient,
   hostId: string,
-  options: { url: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean },
+  options: { url?: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean },
   json: boolean,
 ): Promise<number> {
   let maxReap: number | undefined;
-  if (options.maxReap !== undefined) {
+  // `--max-reap default`: the host's own cap is dropped, REAPER_MAX_REAP applies again.
+  const dropCap = options.maxReap === 'default';
+  if (options.maxReap !== undefined && !dropCap) {
     maxReap = Number(options.maxReap);
-    if (!Number.isInteger(maxReap) || maxReap < 0) throw new UsageError('--max-reap must be a whole number >= 0');
+    if (!/^\d+$/.test(options.maxReap.trim()) || !Number.isInteger(maxReap) || maxReap < 0) throw new UsageError('--max-reap must be a whole number >= 0');
   }
+  const before = await hostOrUndefined(api, hostId);
+  const agentUrl = options.url ?? before?.agentUrl;
+  if (agentUrl === undefined) throw new UsageError(`host ${hostId} is not registered yet: give its agent's URL with --url`);
+  const kept: { enabled: boolean; maxReap?: number } = before ? settingsOf(before) : { enabled: true };
+  if (dropCap) delete kept.maxReap;
   const host = await api.putHost(hostId, {
-    agentUrl: options.url,
-    enabled: !options.disabled,
+    ...kept,
+    agentUrl,
+    ...(options.disabled ? { enabled: false } : {}),
     ...(maxReap === undefined ? {} : { maxReap }),
     ...(options.allowPlainHttp ? { allowPlainHttp: true } : {}),
     ...(options.allowLinkLocal ? { allowLinkLocal: true } : {}),
   });
   if (json) printJson(host);
-  else process.stdout.write(`host ${host.hostId} registered (${host.agentUrl}, ${host.enabled ? 'enabled' : 'disabled'})\n`);
+  else {
+    const cap = host.maxReap === undefined ? '' : `, max reap ${host.maxReap}`;
+    process.stdout.write(`host ${host.hostId} ${before ? 'updated' : 'registered'} (${host.agentUrl}, ${host.enabled ? 'enabled' : 'disabled'}${cap})\n`);
+  }
   return 0;
 }
 
+/** `hosts enable ID` / `hosts disable ID`: only `enabled` changes. */
+export async function setHostEnabled(api: ApiClient, hostId: string, enabled: boolean, json: boolean): Promise<number> {
+  const before = await api.getHost(hostId).catch((error: unknown) => rethrowMissingHost(error, hostId, enabled ? 'enable' : 'disable'));
+  const host = before.enabled === enabled ? before : await api.putHost(hostId, { ...settingsOf(before), enabled });
+  if (json) printJson(host);
+  else if (before.enabled === enabled) process.stdout.write(`host ${hostId} was already ${enabled ? 'enabled' : 'disabled'}; nothing changed\n`);
+  else process.stdout.write(`host ${hostId} ${enabled ? 'enabled: runs reap it again' : 'disabled: no run reaps it until `clawbox-reaper hosts enable ' + hostId + '`'}\n`);
+  return 0;
+}
+
+/** `hosts remove ID`: idempotent like the API (exit 0 either way), but says when nothing was registered. */
 export async function removeHost(api: ApiClient, hostId: string, json: boolean): Promise<number> {
-  await api.deleteHost(hostId);
-  if (json) printJson({ hostId, removed: true });
-  else process.stdout.write(`host ${hostId} removed\n`);
+  const before = await hostOrUndefined(api, hostId);
+  if (before) await api.deleteHost(hostId);
+  if (json) printJson({ hostId, removed: before !== undefined });
+  else if (before) process.stdout.write(`host ${hostId} removed\n`);
+  else process.stdout.write(`host ${hostId} is not registered: nothing was removed\n`);
   return 0;
 }
 
@@ -159,10 +208,29 @@ export async function restore(api: ApiClient, hostId: string, containerId: strin
   return 0;
 }
 
+/** Whether the container is tracked on the host (the API has no single-item read: its pages are walked). */
+async function isTracked(api: ApiClient, hostId: string, containerId: string): Promise<boolean> {
+  let cursor: string | undefined;
+  try {
+    do {
+      const page = await api.listTracked(hostId, cursor);
+      if (page.items.some((i) => i.containerId === containerId)) return true;
+      cursor = page.cursor;
+    } while (cursor);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'host_not_found') return false;
+    throw error;
+  }
+  return false;
+}
+
+/** `untrack HOST ID`: idempotent like the API (exit 0 either way), but says when nothing was tracked. */
 export async function untrack(api: ApiClient, hostId: string, containerId: string, json: boolean): Promise<number> {
+  const was = await isTracked(api, hostId, containerId);
   await api.untrack(hostId, containerId);
-  if (json) printJson({ hostId, containerId, tracked: false });
-  else process.stdout.write(`untracked ${containerId} on ${hostId}\n`);
+  if (json) printJson({ hostId, containerId, tracked: false, wasTracked: was });
+  else if (was) process.stdout.write(`untracked ${containerId} on ${hostId}\n`);
+  else process.stdout.write(`${containerId} was not tracked on ${hostId}: nothing changed\n`);
   return 0;
 }
 
@@ -184,6 +252,7 @@ export interface ReportsOptions {
   since?: string;
   until?: string;
   limit?: string;
+  all?: boolean;
   run?: string;
 }
 
@@ -199,11 +268,12 @@ function instantFlag(value: string | undefined, flag: string): string | undefine
 }
 
 export async function listReports(api: ApiClient, options: ReportsOptions, json: boolean): Promise<number> {
-  const limit = options.limit === undefined ? 25 : Number(options.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number from 1 to 1000');
+  const limit = options.all ? Number.MAX_SAFE_INTEGER : options.limit === undefined ? 25 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1 || (!options.all && limit > 1000)) throw new UsageError('--limit must be a whole number from 1 to 1000 (or --all)');
   // One host's report of one run: the full item, its container list included.
   if (options.run && options.host) return showReport(api, options.host, options.run, json);
   let items;
+  let more = false;
   if (options.run) {
     items = (await getWholeRun(api, options.run)).reports;
   } else {
@@ -220,23 +290,36 @@ export async function listReports(api: ApiClient, options: ReportsOptions, json:
       items.push(...page.items);
       cursor = page.cursor;
     } while (cursor && items.length < limit);
+    // A cursor left over may mean the audit trail holds more than was asked for: one peek says.
+    if (cursor !== undefined) {
+      const peek = await api.listReports({ hostId: options.host, since: instantFlag(options.since, '--since'), until: instantFlag(options.until, '--until'), limit: 1, cursor });
+      more = peek.items.length > 0;
+    }
   }
-  if (json) printJson(items);
-  else
+  if (json) printJson(items.map(withoutStorageFields));
+  else {
     process.stdout.write(
       table(
         ['STARTED', 'HOST', 'RUN', 'TRIGGER', 'STATUS', 'ORPHANS', 'REMOVED', 'FAILED', 'ERROR'],
         items.map((r) => [r.startedAt, r.hostId, r.runId, r.trigger, r.status, r.counts?.orphans, r.counts?.removed, r.counts?.failed, r.error]),
       ),
     );
+    if (more) process.stderr.write(`${items.length} of more reports shown (newest first); --limit N or --all for more\n`);
+  }
   return 0;
+}
+
+/** The store's keys and bookkeeping (`sk`, `day`, `expiresAt`) are no part of a report as the CLI shows it. */
+export function withoutStorageFields<T extends object>(report: T): Omit<T, 'sk' | 'day' | 'expiresAt'> {
+  const { sk: _sk, day: _day, expiresAt: _expiresAt, ...rest } = report as T & { sk?: unknown; day?: unknown; expiresAt?: unknown };
+  return rest;
 }
 
 /** `reports --run R --host H`: the one full report, with what happened to each container. */
 async function showReport(api: ApiClient, hostId: string, runId: string, json: boolean): Promise<number> {
   const report = await api.getReport(hostId, runId);
   if (json) {
-    printJson(report);
+    printJson(withoutStorageFields(report));
     return 0;
   }
   const c = report.counts;

@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { ErrorBody } from '../lib/agent-contract.js';
+import { tokenAuth, type RequestAuth } from './aws-auth.js';
 import {
   HostItem,
   HostList,
@@ -25,6 +26,8 @@ export class ApiError extends Error {
     message: string,
     readonly status?: number,
     readonly code?: string,
+    /** The API's `error.details` (validation issues: `{ path, message }[]`). */
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -33,6 +36,8 @@ export class ApiError extends Error {
 export interface ApiClientOptions {
   baseUrl: string;
   token?: string;
+  /** How requests are authenticated (aws-auth.ts); default: the bearer token, if any. */
+  auth?: RequestAuth;
   fetch?: typeof fetch;
 }
 
@@ -41,14 +46,16 @@ const enc = encodeURIComponent;
 export function createApiClient(options: ApiClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? fetch;
+  const auth = options.auth ?? tokenAuth(options.token);
 
   async function call<S extends z.ZodType>(method: string, path: string, schema: S | null, body?: unknown): Promise<z.infer<S>> {
     const headers: Record<string, string> = {};
-    if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    await auth.apply({ method, url: base + path, headers, ...(payload === undefined ? {} : { body: payload }) });
     let response: Response;
     try {
-      response = await doFetch(base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      response = await doFetch(base + path, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
     } catch (error) {
       const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
       throw new ApiError(`cannot reach the API at ${base} (${cause}); is \`clawbox-reaper local\` running? Set --api or REAPER_API_URL to point elsewhere`);
@@ -62,9 +69,13 @@ export function createApiClient(options: ApiClientOptions) {
     }
     if (!response.ok) {
       const parsed = ErrorBody.safeParse(json);
+      if (auth.kind === 'sigv4' && (response.status === 401 || response.status === 403)) {
+        const reason = typeof json === 'object' && json !== null && 'message' in json ? `: ${String(json.message)}` : '';
+        throw new ApiError(`the API refused the request (${response.status}${reason}); check the AWS credentials, profile and region, and that they may call execute-api:Invoke on this API`, response.status, 'forbidden');
+      }
       if (response.status === 401) throw new ApiError(`the API refused the token (401): set REAPER_API_TOKEN to the token printed by \`clawbox-reaper local\``, 401, 'unauthorized');
       const message = parsed.success ? `${parsed.data.error.message}${describeDetails(parsed.data.error.details)}` : `HTTP ${response.status}`;
-      throw new ApiError(message, response.status, parsed.success ? parsed.data.error.code : undefined);
+      throw new ApiError(message, response.status, parsed.success ? parsed.data.error.code : undefined, parsed.success ? parsed.data.error.details : undefined);
     }
     if (schema === null) return undefined as z.infer<S>;
     const parsed = schema.safeParse(json);

@@ -2,10 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiClient, type ApiClient } from './api-client.js';
+import { chooseAuth } from './aws-auth.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
 export const DEFAULT_DATA_DIR = '.clawbox-reaper';
 export const TOKEN_FILE = 'api-token';
+/** The master key `clawbox-reaper local` generates in its data dir (when REAPER_MASTER_KEY is not set). */
+export const MASTER_KEY_FILE = 'master-key';
 
 export interface GlobalOptions {
   api?: string;
@@ -25,5 +28,6 @@ export function resolveToken(options: GlobalOptions, env: NodeJS.ProcessEnv = pr
 
 export function apiClientFor(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const token = resolveToken(options, env);
-  return createApiClient({ baseUrl: options.api ?? env.REAPER_API_URL ?? DEFAULT_API_URL, ...(token ? { token } : {}) });
+  const baseUrl = options.api ?? env.REAPER_API_URL ?? DEFAULT_API_URL;
+  return createApiClient({ baseUrl, auth: chooseAuth(baseUrl, token, env) });
 }

@@ -11,6 +11,7 @@ import { loadAgentConfig } from '../agent/config.js';
 import { startAgent, type RunningAgent } from '../agent/main.js';
 import { createLocalApi } from '../functions/api/local.js';
 import { createReaperFromEnv } from '../functions/reaper.js';
+import { loadReaperConfig, type ReaperConfig } from '../functions/reaper/config.js';
 import { createStore, ensureTables } from '../functions/store/index.js';
 import { HostId } from '../lib/ids.js';
 import { startEmbeddedDynamo } from '../lib/embedded-dynamo.js';
@@ -18,7 +19,7 @@ import { parseListen } from '../lib/listen.js';
 import { serveJsonErrors } from '../lib/serve.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../lib/signing.js';
-import { TOKEN_FILE } from './context.js';
+import { MASTER_KEY_FILE, TOKEN_FILE } from './context.js';
 import { loadOrCreateSecret } from './secrets.js';
 
 
@@ -44,10 +45,32 @@ export interface LocalStack {
   dataDir: string;
   /** The store's unix socket (only this user can connect to it). */
   storeSocket: string;
+  /** The reaper's effective settings (defaults filled in). */
+  settings: Readonly<ReaperConfig>;
   /** Runs one scheduled reap now (what the timer does). */
   tick(): Promise<void>;
   /** Stops the timer, lets runs in flight finish and write their reports, then closes everything. */
   close(): Promise<void>;
+}
+
+/**
+ * The API's logger with its per-request lines ("request", one per call) at debug unless the
+ * answer was a 4xx/5xx: on a terminal, the reap lines must not be buried under the CLI's polling.
+ */
+export function quietRequests(logger: Logger): Logger {
+  return new Proxy(logger, {
+    get(target, property, receiver) {
+      if (property === 'info') {
+        return (obj: unknown, ...rest: unknown[]) => {
+          const status = typeof obj === 'object' && obj !== null ? (obj as { status?: unknown }).status : undefined;
+          if (rest[0] === 'request' && typeof status === 'number' && status < 400) return (target.debug as (...a: unknown[]) => void)(obj, ...rest);
+          return (target.info as (...a: unknown[]) => void)(obj, ...rest);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** This machine's hostname, made into a valid host id. */
@@ -80,9 +103,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   if (!HostId.safeParse(hostId).success) throw new Error(`--host-id "${hostId}" is not a valid host id (letters, digits, . _ -)`);
   const apiAddress = parseListen(options.apiListen);
 
-  const masterKey = env.REAPER_MASTER_KEY ? { value: env.REAPER_MASTER_KEY, created: false } : loadOrCreateSecret(dataDir, 'master-key');
+  const masterKey = env.REAPER_MASTER_KEY ? { value: env.REAPER_MASTER_KEY, created: false } : loadOrCreateSecret(dataDir, MASTER_KEY_FILE);
   decodeKey(masterKey.value, 'REAPER_MASTER_KEY');
   const token = env.REAPER_API_TOKEN ? { value: env.REAPER_API_TOKEN, created: false } : loadOrCreateSecret(dataDir, TOKEN_FILE);
+
+  // The reaper's settings are checked before anything starts: a bad one is a usage error, said
+  // before the agent or the store says anything.
+  const reaperEnv = { ...env, REAPER_MASTER_KEY: masterKey.value };
+  const settings = loadReaperConfig(reaperEnv);
 
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -107,7 +135,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     closers.push(async () => dynamo.destroy());
 
-    const reaperEnv = { ...env, REAPER_MASTER_KEY: masterKey.value };
     const { handler, config } = createReaperFromEnv({ env: reaperEnv, dynamo, logger: logger.child({ component: 'reaper' }) });
     await ensureTables(dynamo, config.tablePrefix);
     const store = createStore({ client: dynamo, prefix: config.tablePrefix, reportTtlDays: config.reportTtlDays });
@@ -121,12 +148,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const runTimeoutMs = 5 * 60_000;
     const invoke = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => runTimeoutMs }).then(() => undefined);
     const invokeRestore = (event: unknown) => handler(event, { getRemainingTimeInMillis: () => 30_000 });
-    const api = createLocalApi({ store, token: token.value, logger: logger.child({ component: 'api' }), invoke, invokeRestore });
+    const api = createLocalApi({ store, token: token.value, logger: quietRequests(logger.child({ component: 'api' })), invoke, invokeRestore });
     // The same server wrapper as the agent: malformed HTTP gets a JSON 4xx, not a bare one.
     const apiLogger = logger.child({ component: 'api' });
     const apiServer = await serveJsonErrors({ fetch: api.app.fetch, hostname: apiAddress.host, port: apiAddress.port, logger: apiLogger });
     closers.push(async () => {
-      await new Promise<void>((r) => apiServer.close(() => r()));
+      const closed = new Promise<void>((r) => apiServer.close(() => r()));
+      // Idle keep-alive connections (the dashboard's, a CLI's) would hold close() for seconds.
+      (apiServer as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      await closed;
       await api.inFlight();
     });
     const apiPort = (apiServer.address() as { port: number }).port;
@@ -160,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       tokenCreated: token.created,
       dataDir,
       storeSocket: db.socketPath ?? '',
+      settings,
       tick,
       close: closeAll,
     };

@@ -4,15 +4,20 @@
  * configuration error; 3 the API could not be reached or refused the request (an unknown host, a
  * container not in quarantine).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import packageJson from '../package.json' with { type: 'json' };
 import { DockerUnreachableError } from '../agent/errors.js';
 import { parseDuration } from '../lib/duration.js';
 import { HostId } from '../lib/ids.js';
 import { deriveHostKey, InvalidKeyError } from '../lib/signing.js';
-import { addHost, listHosts, listReports, listTracked, removeHost, repinHost, restore, track, untrack, type TrackOptions } from './admin-commands.js';
+import { addHost, listHosts, listReports, listTracked, removeHost, repinHost, restore, setHostEnabled, track, untrack, type TrackOptions } from './admin-commands.js';
 import { ApiError } from './api-client.js';
-import { apiClientFor, DEFAULT_DATA_DIR, type GlobalOptions } from './context.js';
-import { UsageError } from './output.js';
+import { configureAws } from './aws-auth.js';
+import { apiClientFor, DEFAULT_DATA_DIR, MASTER_KEY_FILE, type GlobalOptions } from './context.js';
+import { errorCode, translateApiError, wantsJson } from './errors.js';
+import { printJson, UsageError } from './output.js';
 import { runReap } from './reap-command.js';
 
 const program = new Command('clawbox-reaper')
@@ -20,8 +25,16 @@ const program = new Command('clawbox-reaper')
   .option('--api <url>', 'control-plane API URL (env REAPER_API_URL, default http://127.0.0.1:8787)')
   .option('--json', 'machine-readable output')
   .option('--data-dir <dir>', `local stack data dir, where the API token is found (default ${DEFAULT_DATA_DIR})`)
+  .option('--profile <name>', 'AWS profile whose credentials sign requests to the AWS API (env AWS_PROFILE)')
+  .option('--region <region>', "AWS region of the API (env AWS_REGION, else the profile's)")
+  .version(packageJson.version, '--version', 'print the version')
+  .hook('preAction', (command) => configureAws(command.opts<{ profile?: string; region?: string }>()))
   .showHelpAfterError('(run with --help for usage)')
-  .addHelpText('after', '\nExit codes: 0 ok, 1 a host failed or was capped, 2 usage/configuration error, 3 API unreachable or refused.')
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 a host failed or was capped, 2 usage/configuration error (a value the API refused included), 3 API unreachable or refused.\n' +
+      'With --json, an error is printed on stdout as {"error":{"code":"…","message":"…"}} (exit code as above).',
+  )
   .exitOverride();
 
 const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
@@ -74,7 +87,7 @@ program
   .option('--dry-run', 'report what would be removed, touch nothing')
   .option('--force', 'lift the safety guards (max reap, max reap percent, fleet max) for this run, on the hosts named with --host only (S4)')
   .option('--now', 'remove orphans at once, without quarantine (S11)')
-  .option('--no-wait', 'print the run id and return at once')
+  .option('--no-wait', 'print the run id (alone, on stdout) and return at once')
   .option('--timeout <duration>', 'how long to follow the run', '15m')
   .action(async (options: { host?: string[]; dryRun?: boolean; force?: boolean; now?: boolean; wait: boolean; timeout: string }, command: Command) => {
     const g = globals(command);
@@ -94,13 +107,14 @@ program
   .option('--run <runId>', "only this run's reports; with --host, that host's full report (every container)")
   .option('--since <when>', 'from this long ago (1h, 7d) or an ISO instant')
   .option('--until <when>', 'up to this long ago or an ISO instant')
-  .option('--limit <n>', 'at most this many reports', '25')
-  .action(async (options: { host?: string; run?: string; since?: string; until?: string; limit: string }, command: Command) => {
+  .option('--limit <n>', 'at most this many reports (1 to 1000); a note on stderr says when there are more', '25')
+  .option('--all', 'every report that matches (no --limit)')
+  .action(async (options: { host?: string; run?: string; since?: string; until?: string; limit: string; all?: boolean }, command: Command) => {
     const g = globals(command);
     setExit(await listReports(apiClientFor(g), options, Boolean(g.json)));
   });
 
-const hosts = program.command('hosts').description('List, add, re-pin or remove the Docker hosts the reaper reaps.');
+const hosts = program.command('hosts').description('List, add, enable, disable, re-pin or remove the Docker hosts the reaper reaps.');
 hosts
   .command('list', { isDefault: true })
   .description('List the registered hosts and their last reap.')
@@ -110,15 +124,29 @@ hosts
   });
 hosts
   .command('add <hostId>')
-  .description("Register (or update) a host and its agent's URL.")
-  .requiredOption('--url <agentUrl>', "the agent's URL, e.g. https://host-a.internal:8788")
+  .description("Register a host and its agent's URL, or update a registered one: only the flags given change, the other settings are kept.")
+  .option('--url <agentUrl>', "the agent's URL, e.g. https://host-a.internal:8788 (required for a new host)")
   .option('--disabled', 'register it without reaping it')
-  .option('--max-reap <n>', 'per-host cap on orphans per run (default REAPER_MAX_REAP)')
+  .option('--max-reap <n>', "per-host cap on orphans per run; `default` drops the host's own cap (REAPER_MAX_REAP applies)")
   .option('--allow-plain-http', 'allow a plain http:// agent URL off loopback (only on a network you trust: commands and reports travel unencrypted)')
   .option('--allow-link-local', 'allow a link-local or cloud metadata address (169.254.0.0/16, fe80::/10, …) for the agent')
-  .action(async (hostId: string, options: { url: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean }, command: Command) => {
+  .action(async (hostId: string, options: { url?: string; disabled?: boolean; maxReap?: string; allowPlainHttp?: boolean; allowLinkLocal?: boolean }, command: Command) => {
     const g = globals(command);
     setExit(await addHost(apiClientFor(g), hostId, options, Boolean(g.json)));
+  });
+hosts
+  .command('enable <hostId>')
+  .description('Reap this host again (its other settings are kept).')
+  .action(async (hostId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await setHostEnabled(apiClientFor(g), hostId, true, Boolean(g.json)));
+  });
+hosts
+  .command('disable <hostId>')
+  .description('Stop reaping this host, keeping it registered (and its settings and tracked containers).')
+  .action(async (hostId: string, _o, command: Command) => {
+    const g = globals(command);
+    setExit(await setHostEnabled(apiClientFor(g), hostId, false, Boolean(g.json)));
   });
 hosts
   .command('remove <hostId>')
@@ -174,13 +202,22 @@ program
 
 program
   .command('agent-key')
-  .description("Print a host's agent key, derived from REAPER_MASTER_KEY.")
+  .description(`Print a host's agent key, derived from the master key: REAPER_MASTER_KEY, else the file master-key in the data dir (${DEFAULT_DATA_DIR}/master-key, kept by \`clawbox-reaper local\`).`)
   .addOption(new Option('--host <id>', 'host id').makeOptionMandatory())
-  .action((options: { host: string }) => {
-    const master = process.env.REAPER_MASTER_KEY;
-    if (!master) throw new UsageError('REAPER_MASTER_KEY is not set: export the master key (hex) to derive a host key');
+  .action((options: { host: string }, command: Command) => {
+    const g = globals(command);
     const host = HostId.safeParse(options.host);
     if (!host.success) throw new UsageError(`--host: ${host.error.issues[0]?.message ?? 'invalid host id'}`);
+    let master = process.env.REAPER_MASTER_KEY;
+    if (!master) {
+      const file = join(g.dataDir ?? process.env.REAPER_DATA_DIR ?? DEFAULT_DATA_DIR, MASTER_KEY_FILE);
+      try {
+        master = readFileSync(file, 'utf8').trim();
+      } catch {
+        throw new UsageError(`no master key: REAPER_MASTER_KEY is not set and ${file} cannot be read; export REAPER_MASTER_KEY (hex), or run in the directory of \`clawbox-reaper local\` (or pass its --data-dir)`);
+      }
+      process.stderr.write(`clawbox-reaper: using the master key in ${file}\n`);
+    }
     process.stdout.write(`${deriveHostKey(master, host.data)}\n`);
   });
 
@@ -190,17 +227,30 @@ function tlsFlags(options: { tlsCert?: string; tlsKey?: string; tlsClientCa?: st
 }
 
 function fail(error: unknown): never {
-  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
-  if (error instanceof UsageError || error instanceof InvalidKeyError || error instanceof DockerUnreachableError || (error instanceof Error && error.name === 'StateDirError')) {
-    process.stderr.write(`clawbox-reaper: ${error.message}\n`);
+  const json = wantsJson(process.argv);
+  const exit = (code: number, message: string, errorName?: string): never => {
+    // --json: the error as JSON on stdout (what a script reads), the exit code as without it.
+    if (json) printJson({ error: { code: errorName ?? errorCode(error), message } });
+    else process.stderr.write(`clawbox-reaper: ${message}\n`);
+    process.exit(code);
+  };
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) process.exit(0);
+    // Commander has printed its message (stderr); a script asking for --json gets it as JSON too.
+    if (json) printJson({ error: { code: 'usage', message: error.message.replace(/^error: /, '') } });
     process.exit(2);
   }
-  if (error instanceof ApiError) {
-    process.stderr.write(`clawbox-reaper: ${error.message}\n`);
-    process.exit(3);
+  if (error instanceof ApiError) error = translateApiError(error);
+  if (
+    error instanceof UsageError ||
+    error instanceof InvalidKeyError ||
+    error instanceof DockerUnreachableError ||
+    (error instanceof Error && (error.name === 'StateDirError' || error.name === 'ReaperConfigError' || error.name === 'ConfigError'))
+  ) {
+    return exit(2, (error as Error).message, 'usage');
   }
-  process.stderr.write(`clawbox-reaper: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
+  if (error instanceof ApiError) return exit(3, error.message);
+  return exit(1, error instanceof Error ? (error.stack ?? error.message) : String(error));
 }
 
 try {

@@ -117,7 +117,12 @@ export async function runReap(api: ApiClient, options: ReapOptions): Promise<num
     process.stderr.write(`run ${started.runId} started on ${started.hosts.length} host(s)${notes.length ? ` (${notes.join(', ')})` : ''}\n`);
   }
   if (options.wait === false) {
+    // The run id alone on stdout, so that `RUN=$(clawbox-reaper reap --no-wait)` works; progress stays on stderr.
     if (options.json) printJson(started);
+    else {
+      process.stdout.write(`${started.runId}\n`);
+      process.stderr.write(`follow it with \`clawbox-reaper reports --run ${started.runId}\`\n`);
+    }
     return 0;
   }
 

@@ -8,6 +8,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { clientsOver, createAgentTransport, defaultAgentTransport, type AgentTransport } from '../lib/agent-transport.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { readCertAndKey, readCertificates } from '../lib/tls-files.js';
+import { createAlerter } from './reaper/alerts.js';
 import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
 import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
 import { ssmMasterKey, staticMasterKey, type MasterKeyProvider } from './reaper/master-key.js';
@@ -41,7 +42,15 @@ export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: R
   }
   // One transport per container, reused by every run: connections and TLS sessions to agents (SPEC §4).
   const agentClient = clientsOver(agentTransportFor(config));
-  const reaper = createReaper({ store, masterKey, logger, settings: config, agentClient, ...(options.now ? { now: options.now } : {}) });
+  const alerter = createAlerter({
+    settings: { webhookUrl: config.alertWebhookUrl, topicArn: config.alertTopicArn, failureStreak: config.alertFailureStreak },
+    logger,
+    store,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const emf = config.metrics === 'emf' || (config.metrics === undefined && options.env.AWS_LAMBDA_FUNCTION_NAME !== undefined);
+  const metrics = emf ? { write: (line: string) => void process.stdout.write(`${line}\n`), stage: config.metricsStage } : undefined;
+  const reaper = createReaper({ store, masterKey, logger, settings: config, agentClient, alerter, ...(metrics ? { metrics } : {}), ...(options.now ? { now: options.now } : {}) });
   const restore = createRestorer({ store, masterKey, logger, agentClient, ...(options.now ? { now: options.now } : {}) });
   return { handler: createReaperHandler({ reaper, logger, restore, ...(options.now ? { now: options.now } : {}) }), config };
 }

@@ -64,6 +64,11 @@ export function parseJson<S extends z.ZodType>(schema: S, text: string): z.infer
 
 export function parseValue<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw badRequest('validation_failed', `${what} does not match the contract`, describeIssues(result.error, what));
+  if (!result.success) {
+    const issues = describeIssues(result.error, what);
+    const first = issues[0];
+    const summary = first ? `invalid ${what === 'path' ? '' : `${what} `}${first.path.startsWith('(') ? 'value' : `"${first.path}"`}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}` : `invalid ${what}`;
+    throw badRequest('validation_failed', summary, issues);
+  }
   return result.data;
 }

@@ -72,6 +72,21 @@ const ReaperEnv = z
     /** PEM client certificate and key, for agents started with --tls-client-ca. */
     REAPER_AGENT_CLIENT_CERT: z.string().optional(),
     REAPER_AGENT_CLIENT_KEY: z.string().optional(),
+    /** Alerts (SPEC §6): a webhook receiving JSON POSTs, and/or an SNS topic (on AWS). */
+    REAPER_ALERT_WEBHOOK_URL: z
+      .string()
+      .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
+      .optional(),
+    REAPER_ALERT_TOPIC_ARN: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, 'must be an SNS topic ARN')
+      .optional(),
+    /** A host failing this many runs in a row gets one alert. */
+    REAPER_ALERT_FAILURE_STREAK: int(1, 100, 3),
+    /** `emf`: one CloudWatch embedded-metric-format line per run on stdout (default on Lambda). */
+    REAPER_METRICS: z.enum(['emf', 'off']).optional(),
+    /** The metrics' Stage dimension; none when unset. */
+    REAPER_METRICS_STAGE: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ -').optional(),
   })
   .superRefine((env, ctx) => {
     // The agent TLS files are read once here, so a bad one stops the start, not every call.
@@ -141,6 +156,13 @@ export interface ReaperConfig extends ReapSettings {
   agentCaFile: string | undefined;
   agentClientCertFile: string | undefined;
   agentClientKeyFile: string | undefined;
+  /** A secret in its own right (a chat webhook's URL): never logged. */
+  alertWebhookUrl: string | undefined;
+  alertTopicArn: string | undefined;
+  alertFailureStreak: number;
+  /** Undefined: EMF on Lambda (AWS_LAMBDA_FUNCTION_NAME set), off elsewhere. */
+  metrics: 'emf' | 'off' | undefined;
+  metricsStage: string | undefined;
 }
 
 export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
@@ -184,5 +206,10 @@ export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig>
     agentCaFile: e.REAPER_AGENT_CA_FILE,
     agentClientCertFile: e.REAPER_AGENT_CLIENT_CERT,
     agentClientKeyFile: e.REAPER_AGENT_CLIENT_KEY,
+    alertWebhookUrl: e.REAPER_ALERT_WEBHOOK_URL,
+    alertTopicArn: e.REAPER_ALERT_TOPIC_ARN,
+    alertFailureStreak: e.REAPER_ALERT_FAILURE_STREAK,
+    metrics: e.REAPER_METRICS,
+    metricsStage: e.REAPER_METRICS_STAGE,
   });
 }

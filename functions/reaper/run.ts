@@ -19,6 +19,8 @@ import { bindEngines } from './engine-binding.js';
 import { FleetBudget } from './fleet-budget.js';
 import { createHostReaper, MIN_CALL_MS, type AgentClientFactory, type HostOutcome, type Prepared, type RunContext } from './host-reap.js';
 import type { MasterKeyProvider } from './master-key.js';
+import type { Alerter } from './alerts.js';
+import { emfLine } from './metrics.js';
 import { describe } from './outcome.js';
 
 export interface ReaperDeps {
@@ -32,6 +34,10 @@ export interface ReaperDeps {
   now?: () => number;
   /** For retry jitter. */
   random?: () => number;
+  /** Sends the run's alerts after its reports are written (functions/reaper/alerts.ts). */
+  alerter?: Alerter;
+  /** Receives the run's one EMF metrics line (functions/reaper/metrics.ts); default: none. */
+  metrics?: { write: (line: string) => void; stage?: string | undefined };
 }
 
 export interface RunRequest {
@@ -279,6 +285,15 @@ export function createReaper(deps: ReaperDeps): Reaper {
         duplicates: results.filter((o) => o.duplicate).map((o) => o.hostId),
       };
       logSummary(log, result);
+      // After every report is written: neither can delay a report or fail the run.
+      if (deps.metrics) {
+        try {
+          deps.metrics.write(emfLine(result, { stage: deps.metrics.stage, timestamp: finishedMs }));
+        } catch (error) {
+          log.warn({ error: describe(error) }, 'could not write the run metrics');
+        }
+      }
+      if (deps.alerter) await deps.alerter.afterRun(result, request.deadlineAt).catch((error: unknown) => log.warn({ error: describe(error) }, 'alerts failed'));
       return result;
     },
   };

@@ -9,13 +9,14 @@
  * `npm run build` bundles it (dist/ may be older than the source, and other runs may rebuild it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shortEngine } from '../../functions/dashboard/format.js';
+import { deriveHostKey } from '../../lib/signing.js';
 import { existingIds, makeContainers, stateOf } from '../helpers/containers.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 
@@ -27,7 +28,7 @@ let engine2: Engine | undefined;
 /** The engine the local stack's agent serves now. */
 let current: Engine;
 let dir: string;
-let local: { child: ChildProcess; apiUrl: string; stderr: () => string } | undefined;
+let local: { child: ChildProcess; apiUrl: string; stderr: () => string; stdout: () => string } | undefined;
 
 /**
  * Quarantine off (S11) so that the reaps below remove at once, as the first tests expect; the test
@@ -53,17 +54,19 @@ async function startLocal(env: NodeJS.ProcessEnv = {}): Promise<NonNullable<type
   const child = spawn(process.execPath, [BIN, 'local', '--data-dir', join(dir, 'data'), '--api-listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0', '--host-id', 'test-host', '--interval', '1h'], {
     cwd: dir,
     env: { ...baseEnv(), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
+  let out = '';
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const deadline = Date.now() + 30_000;
   while (!/API\s+(http:\/\/\S+)/.test(err)) {
     if (child.exitCode !== null) throw new Error(`local exited with ${child.exitCode}: ${err}`);
     if (Date.now() > deadline) throw new Error(`local did not start: ${err}`);
     await sleep(50);
   }
-  return { child, apiUrl: /API\s+(http:\/\/\S+)/.exec(err)![1]!, stderr: () => err };
+  return { child, apiUrl: /API\s+(http:\/\/\S+)/.exec(err)![1]!, stderr: () => err, stdout: () => out };
 }
 
 async function stopLocal(): Promise<number | null> {
@@ -177,9 +180,10 @@ describe('clawbox-reaper local + CLI', () => {
     const badLease = cli(['track', 'test-host', 'x', '--lease', 'forever', ...api()]);
     expect(badLease.code).toBe(2);
     expect(badLease.stderr).toContain('--lease');
+    // A value the API refuses is a usage error too (exit 2), named in the CLI's words.
     const badId = cli(['track', 'test-host', '../etc', ...api()]);
-    expect(badId.code).toBe(3);
-    expect(badId.stderr).toMatch(/containerId/);
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toMatch(/^clawbox-reaper: invalid container id: /);
     const down = cli(['hosts', '--api', 'http://127.0.0.1:9']);
     expect(down.code).toBe(3);
     expect(down.stderr).toContain('cannot reach the API at http://127.0.0.1:9');
@@ -202,7 +206,7 @@ describe('clawbox-reaper local + CLI', () => {
   });
 
   it('prints help for every command', () => {
-    for (const command of ['local', 'agent', 'reap', 'reports', 'hosts', 'hosts repin', 'track', 'untrack', 'restore', 'agent-key']) {
+    for (const command of ['local', 'agent', 'reap', 'reports', 'hosts', 'hosts repin', 'hosts enable', 'hosts disable', 'track', 'untrack', 'restore', 'agent-key']) {
       const help = cli([...command.split(' '), '--help']);
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toContain('Usage: clawbox-reaper');
@@ -289,7 +293,11 @@ describe('engines, guards and quarantine through the CLI (S10, S4, S11)', () => 
     expect(forced.stdout).not.toContain('capped');
     const ids = await existingIds(current.docker);
     for (const o of orphans) expect(ids.has(o.id), o.clawboxId).toBe(false);
+    // `hosts add` keeps the settings not given; `--max-reap default` drops the host's own cap.
     expect(cli(['hosts', 'add', 'test-host', '--url', agentUrl, ...api()]).code).toBe(0);
+    expect(testHost().maxReap).toBe(2);
+    expect(cli(['hosts', 'add', 'test-host', '--max-reap', 'default', ...api()]).code).toBe(0);
+    expect(testHost()).toMatchObject({ agentUrl, engineId: expect.any(String) });
     expect(testHost().maxReap).toBeUndefined();
   });
 
@@ -360,6 +368,185 @@ describe('engines, guards and quarantine through the CLI (S10, S4, S11)', () => 
     expect(now.stdout).toMatch(/test-host\s+ok\s+2\s+1\s+1\s+0\s+1\s+0\s+0\s+0\s/);
     expect(await stateOf(current.docker, q2!.id)).toBeUndefined();
     expect(await stateOf(current.docker, q1!.id)).toBe('running');
+  });
+});
+
+describe('rough edges a new user hit (issue 11, item 3)', () => {
+  it('suggests commands with the API address and data dir given, and shows the effective settings', () => {
+    const banner = local!.stderr();
+    expect(banner).toContain(`  clawbox-reaper hosts --api ${local!.apiUrl} --data-dir ${join(dir, 'data')}\n`);
+    expect(banner).toContain(`  clawbox-reaper reap --dry-run --api ${local!.apiUrl} --data-dir ${join(dir, 'data')}\n`);
+    expect(banner).not.toContain('npx clawbox-reaper');
+    expect(banner).toMatch(/settings\s+grace 0s, stop timeout 1s, max reap 100\/host, max reap percent 50% \(above 3 orphans\), fleet max reap 1000, quarantine 600s, lease skew 60s/);
+  });
+
+  it('answers a value the API refuses as usage (exit 2) naming the flag, and --json errors as JSON on stdout', () => {
+    const cap = cli(['hosts', 'add', 'nohost', '--url', 'http://127.0.0.1:9', '--max-reap', '20000', ...api()]);
+    expect(cap.code).toBe(2);
+    expect(cap.stderr).toMatch(/^clawbox-reaper: invalid --max-reap: .*10000/);
+    expect(cap.stderr).not.toMatch(/contract|PUT \/v1/);
+    const url = cli(['hosts', 'add', 'nohost', '--url', 'ftp://x', ...api()]);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toMatch(/^clawbox-reaper: invalid --url: /);
+    const noUrl = cli(['hosts', 'add', 'nohost', ...api()]);
+    expect(noUrl.code).toBe(2);
+    expect(noUrl.stderr).toContain('host nohost is not registered yet: give its agent\'s URL with --url');
+
+    const json = cli(['hosts', 'add', 'nohost', '--url', 'ftp://x', '--json', ...api()]);
+    expect(json.code).toBe(2);
+    const body = JSON.parse(json.stdout) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('usage');
+    expect(body.error.message).toMatch(/^invalid --url: /);
+    const unknownOption = cli(['reap', '--bogus', '--json']);
+    expect(unknownOption.code).toBe(2);
+    expect(JSON.parse(unknownOption.stdout)).toEqual({ error: { code: 'usage', message: "unknown option '--bogus'" } });
+
+    // An unknown host: refused (exit 3), with the CLI command that registers it, not the API route.
+    const track = cli(['track', 'nohost', 'x', ...api()]);
+    expect(track.code).toBe(3);
+    expect(track.stderr).toContain('host nohost is not registered; `clawbox-reaper hosts` lists the registered hosts, `clawbox-reaper hosts add nohost --url AGENT_URL` registers it');
+    expect(track.stderr).not.toContain('PUT /v1');
+    const trackJson = cli(['track', 'nohost', 'x', '--json', ...api()]);
+    expect(trackJson.code).toBe(3);
+    expect(JSON.parse(trackJson.stdout)).toMatchObject({ error: { code: 'host_not_found' } });
+    const down = cli(['hosts', '--json', '--api', 'http://127.0.0.1:9']);
+    expect(down.code).toBe(3);
+    expect(JSON.parse(down.stdout)).toMatchObject({ error: { code: 'api_unreachable' } });
+    expect(hostsJson().map((h) => h.hostId)).toEqual(['test-host']);
+  });
+
+  it('`agent-key` finds the master key in the data dir and says which file; else names the file and REAPER_MASTER_KEY', () => {
+    const master = readFileSync(join(dir, 'data', 'master-key'), 'utf8').trim();
+    const given = cli(['agent-key', '--host', 'test-host', '--data-dir', join(dir, 'data')]);
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toBe(`${deriveHostKey(master, 'test-host')}\n`);
+    expect(given.stderr).toContain(`using the master key in ${join(dir, 'data', 'master-key')}`);
+
+    const none = cli(['agent-key', '--host', 'test-host']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('.clawbox-reaper/master-key');
+    expect(none.stderr).toContain('REAPER_MASTER_KEY');
+
+    // In the project directory (the default data dir), as the token is found.
+    mkdirSync(join(dir, '.clawbox-reaper'), { recursive: true });
+    writeFileSync(join(dir, '.clawbox-reaper', 'master-key'), `${master}\n`, { mode: 0o600 });
+    try {
+      const found = cli(['agent-key', '--host', 'test-host']);
+      expect(found.code, found.stderr).toBe(0);
+      expect(found.stdout).toBe(`${deriveHostKey(master, 'test-host')}\n`);
+      expect(found.stderr).toContain('using the master key in .clawbox-reaper/master-key');
+      expect(cli(['agent-key', '--host', 'test-host'], { REAPER_MASTER_KEY: 'ab'.repeat(32) }).stdout).toBe(`${deriveHostKey('ab'.repeat(32), 'test-host')}\n`);
+    } finally {
+      rmSync(join(dir, '.clawbox-reaper'), { recursive: true, force: true });
+    }
+  });
+
+  it('`reap --no-wait` prints the run id alone on stdout, progress on stderr', async () => {
+    const started = cli(['reap', '--no-wait', '--dry-run', ...api()]);
+    expect(started.code, started.stderr).toBe(0);
+    const runId = started.stdout.trim();
+    expect(started.stdout).toBe(`${runId}\n`);
+    expect(started.stderr).toContain(`run ${runId} started on 1 host(s)`);
+    const deadline = Date.now() + 30_000;
+    while (!allReports().some((r) => r.runId === runId)) {
+      if (Date.now() > deadline) throw new Error(`run ${runId} has no report`);
+      await sleep(200);
+    }
+  });
+
+  it('`hosts remove` and `untrack` say when nothing was there; `hosts add` keeps what is not given; `hosts enable/disable`', () => {
+    const removeNone = cli(['hosts', 'remove', 'nohost', ...api()]);
+    expect(removeNone.code).toBe(0);
+    expect(removeNone.stdout).toBe('host nohost is not registered: nothing was removed\n');
+    expect(JSON.parse(cli(['hosts', 'remove', 'nohost', '--json', ...api()]).stdout)).toEqual({ hostId: 'nohost', removed: false });
+    const untrackNone = cli(['untrack', 'nohost', 'x', ...api()]);
+    expect(untrackNone.code).toBe(0);
+    expect(untrackNone.stdout).toBe('x was not tracked on nohost: nothing changed\n');
+
+    expect(cli(['track', 'test-host', 'tmp-1', ...api()]).code).toBe(0);
+    expect(cli(['untrack', 'test-host', 'tmp-1', ...api()]).stdout).toBe('untracked tmp-1 on test-host\n');
+    expect(cli(['untrack', 'test-host', 'tmp-1', ...api()]).stdout).toBe('tmp-1 was not tracked on test-host: nothing changed\n');
+
+    const host = (id: string) => hostsJson().find((h) => h.hostId === id) as (HostJson & { enabled: boolean }) | undefined;
+    expect(cli(['hosts', 'add', 'h2', '--url', 'http://127.0.0.1:9', '--max-reap', '7', ...api()]).stdout).toBe('host h2 registered (http://127.0.0.1:9, enabled, max reap 7)\n');
+    expect(cli(['hosts', 'add', 'h2', '--url', 'http://127.0.0.1:10', ...api()]).stdout).toBe('host h2 updated (http://127.0.0.1:10, enabled, max reap 7)\n');
+    expect(host('h2')).toMatchObject({ agentUrl: 'http://127.0.0.1:10', maxReap: 7, enabled: true });
+    const disabled = cli(['hosts', 'disable', 'h2', ...api()]);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(disabled.stdout).toContain('host h2 disabled');
+    expect(host('h2')).toMatchObject({ maxReap: 7, enabled: false });
+    expect(cli(['hosts', 'add', 'h2', '--max-reap', '8', ...api()]).code).toBe(0);
+    expect(host('h2')).toMatchObject({ agentUrl: 'http://127.0.0.1:10', maxReap: 8, enabled: false });
+    expect(cli(['hosts', 'disable', 'h2', ...api()]).stdout).toContain('was already disabled');
+    expect(cli(['hosts', 'enable', 'h2', ...api()]).stdout).toContain('host h2 enabled');
+    expect(host('h2')).toMatchObject({ maxReap: 8, enabled: true });
+    const enableNone = cli(['hosts', 'enable', 'nohost', ...api()]);
+    expect(enableNone.code).toBe(3);
+    expect(enableNone.stderr).toContain('host nohost is not registered, so there is nothing to enable');
+    expect(cli(['hosts', 'remove', 'h2', ...api()]).stdout).toBe('host h2 removed\n');
+    expect(hostsJson().map((h) => h.hostId)).toEqual(['test-host']);
+  });
+
+  it('`reports` says when there are more than shown; --json reports carry no storage fields', () => {
+    const all = allReports();
+    expect(all.length).toBeGreaterThan(2);
+    for (const r of all) for (const field of ['sk', 'day', 'expiresAt']) expect(r, field).not.toHaveProperty(field);
+    const one = cli(['reports', '--limit', '1', ...api()]);
+    expect(one.code).toBe(0);
+    expect(one.stdout.trim().split('\n')).toHaveLength(2);
+    expect(one.stderr).toContain('1 of more reports shown (newest first); --limit N or --all for more');
+    const everything = cli(['reports', '--all', ...api()]);
+    expect(everything.stdout.trim().split('\n')).toHaveLength(all.length + 1);
+    expect(everything.stderr).toBe('');
+    const full = JSON.parse(cli(['reports', '--json', '--run', all[0]!.runId, '--host', all[0]!.hostId, ...api()]).stdout) as object;
+    expect(full).toHaveProperty('runId');
+    for (const field of ['sk', 'day', 'expiresAt']) expect(full, field).not.toHaveProperty(field);
+  });
+
+  it('refuses a bad setting, a port in use and a second stack on the data dir with one line each, exit 2, before starting', () => {
+    const oneLine = (r: { code: number | null; stdout: string; stderr: string }) => {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stdout).not.toContain('agent listening');
+    };
+    const args = (data: string, apiListen = '127.0.0.1:0') => ['local', '--data-dir', join(dir, data), '--api-listen', apiListen, '--agent-listen', '127.0.0.1:0', '--host-id', 'test-host'];
+    const grace = cli(args('data-grace'), { REAPER_GRACE_SECONDS: '2m', REAPER_LOG_LEVEL: 'info' });
+    oneLine(grace);
+    expect(grace.stderr).toMatch(/^clawbox-reaper: invalid reaper configuration: REAPER_GRACE_SECONDS: /);
+
+    const port = new URL(local!.apiUrl).port;
+    const inUse = cli(args('data-port', `127.0.0.1:${port}`));
+    oneLine(inUse);
+    expect(inUse.stderr).toContain(`clawbox-reaper: cannot listen on 127.0.0.1:${port}: it is already in use`);
+    expect(inUse.stderr).toContain('--api-listen');
+
+    const second = cli(args('data'));
+    oneLine(second);
+    expect(second.stderr).toContain('is in use: is another `clawbox-reaper local` running on this data dir?');
+    // The running stack is unharmed.
+    expect(cli(['hosts', ...api()]).code).toBe(0);
+  });
+
+  it('logs API requests at debug (4xx/5xx still at info), and stops promptly on Ctrl-C with one line', async () => {
+    expect(await stopLocal()).toBe(0);
+    local = await startLocal({ REAPER_LOG_LEVEL: 'info' });
+    for (let i = 0; i < 3; i++) expect(cli(['hosts', ...api()]).code).toBe(0);
+    expect(cli(['hosts', '--api', local.apiUrl], { REAPER_API_TOKEN: 'wrong' }).code).toBe(3);
+    await sleep(300);
+    const requests = local.stdout().split('\n').filter((l) => l.includes('"msg":"request"'));
+    expect(requests.length, local.stdout()).toBeGreaterThanOrEqual(1);
+    for (const line of requests) expect((JSON.parse(line) as { status: number }).status, line).toBeGreaterThanOrEqual(400);
+
+    const { child, stderr } = local;
+    const before = stderr().length;
+    local = undefined;
+    const began = Date.now();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(Date.now() - began).toBeLessThan(1500);
+    expect(stderr().slice(before).trim().split('\n')).toEqual(['SIGINT: stopping clawbox-reaper local (a reap in flight first writes its reports)']);
   });
 });
 

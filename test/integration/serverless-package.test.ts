@@ -188,6 +188,51 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     expect(sqs[0]!.statement.Resource).toEqual([getAtt('ReaperDeadLetterQueue')]);
   });
 
+  it('creates an alert topic the reaper alone may publish to, and points the reaper at it (issue 11)', () => {
+    const topics = resources('AWS::SNS::Topic');
+    expect(topics.map(([id]) => id)).toEqual(['AlertTopic']);
+    expect(topics[0]![1].Properties).toMatchObject({ TopicName: `${PREFIX}alerts` });
+    const reaperEnv = (resource('ReaperLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;
+    expect(reaperEnv.REAPER_ALERT_TOPIC_ARN).toEqual({ Ref: 'AlertTopic' });
+    expect(reaperEnv).toMatchObject({ REAPER_ALERT_FAILURE_STREAK: '3', REAPER_METRICS: 'emf', REAPER_METRICS_STAGE: STAGE });
+    const apiEnv = (resource('ApiLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;
+    expect(apiEnv.REAPER_ALERT_TOPIC_ARN).toBeUndefined();
+    const sns = statements().filter(({ statement }) => asArray(statement.Action).some((a) => a.startsWith('sns:')));
+    expect(sns.map(({ role }) => role)).toEqual(['ReaperRole']);
+    expect(sns[0]!.statement.Action).toEqual(['sns:Publish']);
+    expect(sns[0]!.statement.Resource).toEqual([{ Ref: 'AlertTopic' }]);
+    // The failure streak reads a failing host's recent reports by key: Query on the table, no index, no Scan.
+    const reportReads = statements().filter(({ role, statement }) => role === 'ReaperRole' && asArray(statement.Action).includes('dynamodb:Query') && JSON.stringify(statement.Resource).includes('ReportsTable'));
+    expect(reportReads.map(({ statement }) => statement.Resource)).toEqual([[getAtt('ReportsTable')]]);
+  });
+
+  it('alarms on each function’s errors, throttles and duration near its timeout, and on the dead-letter queue, all to the topic', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties);
+    for (const alarm of alarms) expect(alarm.AlarmActions, String(alarm.AlarmName)).toEqual([{ Ref: 'AlertTopic' }]);
+    const find = (namespace: string, metric: string, dimension: Json) =>
+      alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric && JSON.stringify(a.Dimensions).includes(JSON.stringify(dimension)));
+    for (const [fn, id] of [
+      ['reaper', 'ReaperLambdaFunction'],
+      ['api', 'ApiLambdaFunction'],
+    ] as const) {
+      const ref = { Ref: id };
+      for (const metric of ['Errors', 'Throttles']) {
+        const found = find('AWS/Lambda', metric, ref);
+        expect(found, `${fn} ${metric}`).toHaveLength(1);
+        expect(found[0]).toMatchObject({ Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      }
+      const duration = find('AWS/Lambda', 'Duration', ref);
+      expect(duration, `${fn} Duration`).toHaveLength(1);
+      const timeoutMs = (resource(id).Properties.Timeout as number) * 1000;
+      expect(duration[0]!.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+      expect(duration[0]!.Threshold).toBe(timeoutMs * 0.8);
+    }
+    const dlq = find('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { 'Fn::GetAtt': ['ReaperDeadLetterQueue', 'QueueName'] });
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    expect(alarms).toHaveLength(7);
+  });
+
   it('points the functions at the stack tables, the master key parameter and the reaper', () => {
     const reaperEnv = (resource('ReaperLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;
     const apiEnv = (resource('ApiLambdaFunction').Properties.Environment as { Variables: Record<string, Json> }).Variables;

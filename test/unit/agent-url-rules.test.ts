@@ -132,7 +132,7 @@ describe('TLS failures as reported', () => {
 });
 
 describe('the CLI carries the allowances', () => {
-  it('`hosts add --allow-plain-http --allow-link-local` sends them; `hosts repin` keeps them', async () => {
+  it('`hosts add --allow-plain-http --allow-link-local` sends them; a later `hosts add` and `hosts repin` keep them', async () => {
     const at = new Date(0).toISOString();
     const stored = { hostId: 'h1', agentUrl: 'http://169.254.3.4:8788', enabled: true, allowPlainHttp: true, allowLinkLocal: true, createdAt: at, updatedAt: at };
     const puts: unknown[] = [];
@@ -153,7 +153,8 @@ describe('the CLI carries the allowances', () => {
     }
     expect(puts).toEqual([
       { agentUrl: stored.agentUrl, enabled: true, allowPlainHttp: true, allowLinkLocal: true },
-      { agentUrl: 'https://h1.internal:8788', enabled: true },
+      // `hosts add` on a registered host keeps what it is not given (issue 11), the allowances too.
+      { agentUrl: 'https://h1.internal:8788', enabled: true, allowPlainHttp: true, allowLinkLocal: true },
       { agentUrl: stored.agentUrl, enabled: true, allowPlainHttp: true, allowLinkLocal: true, repin: true },
     ]);
   });
