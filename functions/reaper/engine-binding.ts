@@ -18,6 +18,17 @@ export interface HostPin {
   engineId?: string | undefined;
 }
 
+/** A pinned host is bound to its engine, or refused `engine_mismatch` when its agent reports another. */
+export function checkPinned(hostId: string, pinned: string, reported: string): Binding {
+  if (pinned === reported) return { kind: 'bound', engineId: reported };
+  return {
+    kind: 'refused',
+    code: 'engine_mismatch',
+    engineId: reported,
+    message: `the agent reports engine ${reported}, but this host is pinned to ${pinned}; nothing was touched. If the engine was replaced on purpose, re-pin: clawbox-reaper hosts repin ${hostId}`,
+  };
+}
+
 /**
  * @param pins every host record (enabled or not: a disabled host's engine is still its own)
  * @param reported the engine each host of this run reported, by host id
@@ -37,12 +48,7 @@ export function bindEngines(pins: readonly HostPin[], reported: ReadonlyMap<stri
   for (const [hostId, engineId] of reported) {
     const pinned = pinOf.get(hostId);
     if (pinned !== undefined) {
-      out.set(
-        hostId,
-        pinned === engineId
-          ? { kind: 'bound', engineId }
-          : { kind: 'refused', code: 'engine_mismatch', engineId, message: `the agent reports engine ${engineId}, but this host is pinned to ${pinned}; nothing was touched. If the engine was replaced on purpose, re-pin: clawbox-reaper hosts repin ${hostId}` },
-      );
+      out.set(hostId, checkPinned(hostId, pinned, engineId));
       continue;
     }
     const owner = pinnedBy.get(engineId);

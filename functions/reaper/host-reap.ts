@@ -21,9 +21,10 @@ import { DuplicateReportError, type Store } from '../store/index.js';
 import type { ReportInput } from '../store/report-item.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
-import type { Binding } from './engine-binding.js';
+import { checkPinned, type Binding } from './engine-binding.js';
 import type { FleetBudget } from './fleet-budget.js';
 import { describe, failureStatus } from './outcome.js';
+import { quarantineRecordChanges } from './quarantine-records.js';
 import { AGENT_URL_REFUSED, checkAgentUrl } from './agent-url.js';
 import { bodyLimitProblem, commandSizeProblem, TRACKED_SET_TOO_LARGE } from './command-size.js';
 import { FILL_IN_TIMEOUT_MS, fillInUnknown, MAX_UNKNOWN_RUNS, sendWithRecovery, type PendingRun } from './recover.js';
@@ -194,15 +195,8 @@ export function createHostReaper(deps: HostReapDeps) {
       const identified = await identify(host, ctx, masterKey);
       if ('verdict' in identified) return identified.verdict;
       const { engineId } = identified.identity;
-      const binding: Binding =
-        host.engineId === undefined || host.engineId === engineId
-          ? { kind: 'bound', engineId }
-          : {
-              kind: 'refused',
-              code: 'engine_mismatch',
-              engineId,
-              message: `the agent reports engine ${engineId}, but this host is pinned to ${host.engineId}; nothing was touched. If the engine was replaced on purpose, re-pin: clawbox-reaper hosts repin ${host.hostId}`,
-            };
+      // Unpinned hosts come prepared by the run's binding step; one that does not is stopped below.
+      const binding: Binding = host.engineId === undefined ? { kind: 'bound', engineId } : checkPinned(host.hostId, host.engineId, engineId);
       known = { ...identified, attempts: 0, binding };
     }
     const { identity, measuredOffsetMs, binding } = known;
@@ -338,24 +332,11 @@ export function createHostReaper(deps: HostReapDeps) {
   }
 
   /**
-   * Keeps the quarantine records in step with what the agent did (S11): a record for every
-   * container in quarantine after this run, none for those removed, gone or restored. A record
-   * that cannot be written only delays a removal (the container is quarantined afresh next run).
+   * Keeps the quarantine records in step with what the agent did (S11, ./quarantine-records.ts).
+   * A record that cannot be written only delays a removal (the container is quarantined afresh).
    */
   async function recordQuarantine(hostId: string, before: readonly QuarantineRef[], report: ReapReport, ctx: RunContext): Promise<string | undefined> {
-    const existing = new Map(before.map((r) => [r.dockerId, r]));
-    const keep = new Set<string>();
-    const put: Array<{ dockerId: string; clawboxId: string; since: string; paused: boolean }> = [];
-    for (const c of report.containers) {
-      if (c.quarantinedAt === undefined || c.action === 'removed' || c.action === 'vanished' || c.action === 'restored') continue;
-      keep.add(c.dockerId);
-      const prior = existing.get(c.dockerId);
-      // A quarantine begun afresh (new since) or a changed pause state replaces the record.
-      if (prior === undefined || prior.since !== c.quarantinedAt || (c.paused !== undefined && prior.paused !== c.paused)) {
-        put.push({ dockerId: c.dockerId, clawboxId: c.clawboxId, since: c.quarantinedAt, paused: c.paused ?? prior?.paused ?? false });
-      }
-    }
-    const remove = before.filter((r) => !keep.has(r.dockerId)).map((r) => r.dockerId);
+    const { put, remove } = quarantineRecordChanges(before, report);
     if (put.length === 0 && remove.length === 0) return undefined;
     try {
       await store.quarantine.apply(hostId, { put, remove }, { deadlineAt: ctx.deadlineAt - FINISH_MS });

@@ -34,6 +34,7 @@ import type { DockerPort } from '../../agent/docker.js';
 import { isOldEnough, type LabelledContainer, type ReapPlan } from '../../agent/orphans.js';
 import type * as QuarantineModule from '../../agent/quarantine.js';
 import { anchoredCutoffMs, createReapService } from '../../agent/reap-service.js';
+import { quarantineRecordChanges } from '../../functions/reaper/quarantine-records.js';
 import { protects } from '../../functions/store/tracked.js';
 import { silentLogger } from '../../lib/logger.js';
 
@@ -237,21 +238,11 @@ class World {
   }
 }
 
-/** host-reap.ts recordQuarantine, transcribed: the records after an ok/partial, non-dry run. */
+/** The records after an ok/partial, non-dry run: the control plane's own rule (functions/reaper/quarantine-records.ts), applied as its store would. */
 function recordQuarantine(before: readonly QuarantineRef[], report: ReapReport): QuarantineRef[] {
-  const existing = new Map(before.map((r) => [r.dockerId, r]));
-  const keep = new Set<string>();
-  const put: QuarantineRef[] = [];
-  for (const c of report.containers) {
-    if (c.quarantinedAt === undefined || c.action === 'removed' || c.action === 'vanished' || c.action === 'restored') continue;
-    keep.add(c.dockerId);
-    const prior = existing.get(c.dockerId);
-    if (prior === undefined || prior.since !== c.quarantinedAt || (c.paused !== undefined && prior.paused !== c.paused)) {
-      put.push({ dockerId: c.dockerId, clawboxId: c.clawboxId, since: c.quarantinedAt, paused: c.paused ?? prior?.paused ?? false });
-    }
-  }
-  const replaced = new Set(put.map((r) => r.dockerId));
-  return [...before.filter((r) => keep.has(r.dockerId) && !replaced.has(r.dockerId)), ...put];
+  const { put, remove } = quarantineRecordChanges(before, report);
+  const gone = new Set([...remove, ...put.map((r) => r.dockerId)]);
+  return [...before.filter((r) => !gone.has(r.dockerId)), ...put];
 }
 
 // ---------------------------------------------------------------------------------------------
