@@ -4,6 +4,7 @@
  * so nothing is told by colour or by pixel height alone.
  */
 import type { FC } from 'hono/jsx';
+import { formatDate, TIME_FORMATS } from './format.js';
 
 /** A y axis for whole counts: 0 to `top` in `step`s of 1, 2 or 5 × 10^k, about `target` of them. */
 export function niceScale(max: number, target = 4): { top: number; step: number; ticks: number[] } {
@@ -17,9 +18,56 @@ export function niceScale(max: number, target = 4): { top: number; step: number;
   return { top, step, ticks };
 }
 
-/** Every how many categories an x label is drawn, so at most `maxLabels` are (labels never overlap). */
-export function labelStride(count: number, maxLabels = 8): number {
-  return Math.max(1, Math.ceil(count / Math.max(1, maxLabels)));
+const DAY_MS = 86_400_000;
+/** A generous width per character of a 12px axis label (digits are about 6.7), so estimated boxes cover the drawn ones. */
+const LABEL_CHAR_PX = 7.5;
+/** Room left between two x labels. */
+const LABEL_GAP_PX = 10;
+/** A format that shows fewer labels than this is too coarse to read the axis by (e.g. one date for a day of buckets). */
+const MIN_USEFUL_LABELS = 4;
+
+export interface TimeAxis {
+  /** One entry per point: its label, or undefined where none is drawn. */
+  labels: (string | undefined)[];
+  /** What the labels leave out: the time zone, and the date when they show clock times only. */
+  note: string;
+}
+
+/**
+ * Labels for an x axis of points in time, one per slot of `slotPx` starting at `leftPx`, in a
+ * drawing `widthPx` wide. A label is only drawn where it names something new and has room: the
+ * drawn ones are all different, never overlap each other and stay inside the drawing. Clock
+ * times (`13:05`, seconds when runs are closer than a minute) while the points span less than a
+ * day, dates (`05-01`, with the time when that says more) beyond; of those, the coarsest that
+ * still gets a useful number of labels drawn.
+ */
+export function timeAxis(times: readonly number[], slotPx: number, leftPx: number, widthPx: number): TimeAxis {
+  if (times.length === 0) return { labels: [], note: 'UTC' };
+  const first = Math.min(...times);
+  const last = Math.max(...times);
+  const withinDay = last - first < DAY_MS;
+  const formats = withinDay ? TIME_FORMATS.clock : TIME_FORMATS.dated;
+  const placed = formats.map((format) => placeLabels(times.map(format), slotPx, leftPx, widthPx));
+  const most = Math.max(...placed.map(countShown));
+  const labels = placed.find((p) => countShown(p) >= Math.min(most, MIN_USEFUL_LABELS)) ?? placed[0] ?? [];
+  const days = formatDate(first) === formatDate(last) ? formatDate(first) : `${formatDate(first)} – ${formatDate(last)}`;
+  return { labels, note: withinDay ? `UTC, ${days}` : 'UTC' };
+}
+
+const countShown = (labels: readonly (string | undefined)[]) => labels.filter((l) => l !== undefined).length;
+
+/** Left to right: a label is kept when its text is new, it clears the previous one and it fits the drawing. */
+function placeLabels(texts: readonly string[], slotPx: number, leftPx: number, widthPx: number): (string | undefined)[] {
+  const shown = new Set<string>();
+  let previousRight = -Infinity;
+  return texts.map((text, i) => {
+    const half = (text.length * LABEL_CHAR_PX) / 2;
+    const x = leftPx + i * slotPx + slotPx / 2;
+    if (shown.has(text) || x - half < previousRight + LABEL_GAP_PX || x - half < 0 || x + half > widthPx) return undefined;
+    shown.add(text);
+    previousRight = x + half;
+    return text;
+  });
 }
 
 export interface ChartSeries {
@@ -29,8 +77,8 @@ export interface ChartSeries {
 }
 
 export interface ChartGroup {
-  /** The x-axis label (short). */
-  label: string;
+  /** When this category is (epoch ms): the x axis is labelled from it (see timeAxis). */
+  at: number;
   /** The tooltip's and the data table's name for this category (long). */
   title: string;
   /** One value per series. */
@@ -67,7 +115,7 @@ export const BarChart: FC<BarChartProps> = ({ title, groups, series, mode, unit,
   const y = (value: number) => MARGIN.top + plotH - (value / scale.top) * plotH;
   const slot = groups.length ? plotW / groups.length : plotW;
   const barArea = Math.max(1, slot * 0.78);
-  const stride = labelStride(groups.length, Math.floor(plotW / 90));
+  const axis = timeAxis(groups.map((g) => g.at), slot, MARGIN.left, width);
   // A non-zero value is never drawn thinner than a pixel: "1 failed" must not vanish.
   const barHeight = (value: number) => (value <= 0 ? 0 : Math.max(1.5, (value / scale.top) * plotH));
 
@@ -103,7 +151,10 @@ export const BarChart: FC<BarChartProps> = ({ title, groups, series, mode, unit,
   return (
     <figure class="chart">
       <figcaption>
-        <span class="chart-title">{title}</span>
+        <span class="chart-title">
+          {title}
+          {groups.length ? <span class="axis-note">{` · times ${axis.note}`}</span> : null}
+        </span>
         <span class="legend">
           {series.map((s) => (
             <span class="legend-item">
@@ -127,12 +178,12 @@ export const BarChart: FC<BarChartProps> = ({ title, groups, series, mode, unit,
         </text>
         {bars}
         <line class="axis" x1={MARGIN.left} x2={width - MARGIN.right} y1={MARGIN.top + plotH} y2={MARGIN.top + plotH} />
-        {groups.map((group, gi) =>
-          gi % stride === 0 ? (
+        {axis.labels.map((label, gi) =>
+          label === undefined ? null : (
             <text class="xlabel" x={(MARGIN.left + gi * slot + slot / 2).toFixed(1)} y={height - MARGIN.bottom + 18} text-anchor="middle">
-              {group.label}
+              {label}
             </text>
-          ) : null,
+          ),
         )}
         {groups.length === 0 ? (
           <text class="empty" x={width / 2} y={MARGIN.top + plotH / 2} text-anchor="middle">

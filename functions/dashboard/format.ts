@@ -16,14 +16,21 @@ export function formatInstant(iso: string | number): string {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
 }
 
-/** A bucket's short axis label: `13:05` within a day's ranges, `05-01 12h` or `05-01` beyond. */
-export function bucketLabel(startMs: number, bucketMs: number): string {
-  const d = new Date(startMs);
-  const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-  if (bucketMs >= 86_400_000) return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-  if (bucketMs >= 6 * 3_600_000) return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}h`;
-  return hm;
-}
+/** Ways to write a time on a chart's x axis (UTC), coarsest first within each family. */
+export const TIME_FORMATS = {
+  /** Within less than a day a clock time names one point: `13:05`. */
+  clock: [(ms: number) => hm(new Date(ms)), (ms: number) => hms(new Date(ms))],
+  /** Across days the date leads: `05-01`, `05-01 13:05`. */
+  dated: [(ms: number) => md(new Date(ms)), (ms: number) => `${md(new Date(ms))} ${hm(new Date(ms))}`, (ms: number) => `${md(new Date(ms))} ${hms(new Date(ms))}`],
+} as const;
+const hm = (d: Date) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+const hms = (d: Date) => `${hm(d)}:${pad(d.getUTCSeconds())}`;
+const md = (d: Date) => `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+/** `2026-05-01` */
+export const formatDate = (ms: number) => {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${md(d)}`;
+};
 
 /** `3 min ago`, `2 h ago`, `4 d ago` (or `in …` for a clock ahead). */
 export function ago(iso: string, nowMs: number): string {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ReapReport } from '../../lib/agent-contract.js';
 import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, windowFor } from '../../functions/dashboard/aggregate.js';
-import { BarChart, chartMax, labelStride, niceScale } from '../../functions/dashboard/charts.js';
-import { bucketLabel, formatInstant, formatOffset, removalText, reportProblem } from '../../functions/dashboard/format.js';
+import { BarChart, chartMax, niceScale, timeAxis } from '../../functions/dashboard/charts.js';
+import { formatInstant, formatOffset, removalText, reportProblem } from '../../functions/dashboard/format.js';
 import { hostChartGroups, MAX_RUNS_CHARTED_ONE_BY_ONE } from '../../functions/dashboard/pages/host.js';
 import { lastReapWhy } from '../../functions/dashboard/pages/parts.js';
 import { ReportPage } from '../../functions/dashboard/pages/report.js';
@@ -143,18 +143,76 @@ describe('charts', () => {
     }
   });
 
-  it('thins x labels so they never exceed the room', () => {
-    expect(labelStride(24, 8)).toBe(3);
-    expect(labelStride(5, 8)).toBe(1);
-    expect(labelStride(0, 8)).toBe(1);
-    expect(Math.ceil(720 / labelStride(720, 10))).toBeLessThanOrEqual(10);
+  // The chart's geometry (charts.tsx): 960 wide, plot from x=52 to x=948.
+  const PLOT = { left: 52, width: 960, plotW: 896 };
+  /** timeAxis as BarChart calls it, with each drawn label's estimated box. */
+  function axisFor(times: number[]) {
+    const slot = PLOT.plotW / times.length;
+    const axis = timeAxis(times, slot, PLOT.left, PLOT.width);
+    const boxes = axis.labels.flatMap((label, i) => (label === undefined ? [] : [{ label, i, x: PLOT.left + i * slot + slot / 2, half: (label.length * 6.7) / 2 }]));
+    return { ...axis, boxes };
+  }
+  /** What the issue asked: the drawn labels are all different, never overlap, and each names its own point. */
+  function expectReadable(times: number[], format: (ms: number) => string, what: string) {
+    const { boxes } = axisFor(times);
+    const labels = boxes.map((b) => b.label);
+    expect(new Set(labels).size, `${what}: ${labels.join(' ')}`).toBe(labels.length);
+    for (let k = 1; k < boxes.length; k++) expect(boxes[k]!.x - boxes[k]!.half, what).toBeGreaterThan(boxes[k - 1]!.x + boxes[k - 1]!.half);
+    for (const box of boxes) {
+      expect(box.label, what).toBe(format(times[box.i]!));
+      expect(box.x - box.half, what).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.half, what).toBeLessThanOrEqual(PLOT.width);
+    }
+    return labels;
+  }
+  const clock = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+  const clockS = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+  const day = (ms: number) => new Date(ms).toISOString().slice(5, 10);
+  const dayClock = (ms: number) => `${day(ms)} ${clock(ms)}`;
+
+  it('labels runs seconds apart by the second, never the same minute twice (issue 11)', () => {
+    // 48 runs 2 s apart: the labels were "12:33", "12:33", "12:34", … before.
+    const times = Array.from({ length: 48 }, (_, i) => NOW - (47 - i) * 2000);
+    const labels = expectReadable(times, clockS, '48 runs 2 s apart');
+    expect(labels.length).toBeGreaterThanOrEqual(4);
+    expect(axisFor(times).note).toBe('UTC, 2026-03-10');
+    // 10 s apart they span 8 minutes: the minutes say enough.
+    expect(expectReadable(Array.from({ length: 48 }, (_, i) => NOW + i * 10_000), clock, '10 s apart').length).toBeGreaterThanOrEqual(4);
+    // Two runs in one second: one label, not two alike.
+    expect(expectReadable([NOW, NOW + 200], clock, 'same second')).toEqual(['12:34']);
+  });
+
+  it('labels a day of hourly buckets with the date, so 12:00 yesterday and 12:00 today differ', () => {
+    const w = windowFor('24h', NOW);
+    const times = Array.from({ length: w.buckets }, (_, i) => w.firstBucket + i * w.bucketMs);
+    const labels = expectReadable(times, dayClock, '24h');
+    expect(labels.length).toBeGreaterThanOrEqual(4);
+    expect(labels[0]).toBe('03-09 12:00');
+    expect(axisFor(times).note).toBe('UTC');
+  });
+
+  it('labels every range and run pattern readably', () => {
+    for (const range of ['1h', '6h', '7d', '30d'] as const) {
+      const w = windowFor(range, NOW);
+      const times = Array.from({ length: w.buckets }, (_, i) => w.firstBucket + i * w.bucketMs);
+      const format = range === '1h' || range === '6h' ? clock : day;
+      expect(expectReadable(times, format, range).length, range).toBeGreaterThanOrEqual(4);
+    }
+    // A clock-only axis that crosses midnight names both dates.
+    expect(axisFor([Date.parse('2026-03-09T23:30:00Z'), Date.parse('2026-03-10T00:30:00Z')]).note).toBe('UTC, 2026-03-09 – 2026-03-10');
+    // Runs a minute apart, a few hours apart, days apart; one run; none.
+    expectReadable(Array.from({ length: 48 }, (_, i) => NOW + i * 60_000), clock, 'a minute apart');
+    expectReadable(Array.from({ length: 10 }, (_, i) => NOW + i * 3 * HOUR), dayClock, '3 h apart over a day');
+    expectReadable(Array.from({ length: 40 }, (_, i) => NOW + i * 17 * HOUR), day, '17 h apart');
+    expect(expectReadable([NOW], clock, 'one run')).toEqual(['12:34']);
+    expect(timeAxis([], 10, PLOT.left, PLOT.width).labels).toEqual([]);
   });
 
   it('draws one rect per non-zero value with a tooltip, and the numbers as a table; text is escaped', async () => {
     const groups = [
-      { label: '10:00', title: '10:00 <b>x</b>', values: [3, 1] },
-      { label: '11:00', title: '11:00', values: [0, 0] },
-      { label: '12:00', title: '12:00', values: [5, 0] },
+      { at: Date.parse('2026-03-10T10:00:00Z'), title: '10:00 <b>x</b>', values: [3, 1] },
+      { at: Date.parse('2026-03-10T11:00:00Z'), title: '11:00', values: [0, 0] },
+      { at: Date.parse('2026-03-10T12:00:00Z'), title: '12:00', values: [5, 0] },
     ];
     expect(chartMax(groups, 'stacked')).toBe(5);
     expect(chartMax(groups, 'grouped')).toBe(5);
@@ -165,12 +223,12 @@ describe('charts', () => {
     expect(svg).not.toContain('<b>x</b>');
     // The table under the chart: a row per group.
     expect(svg.match(/<th scope="row">/g)).toHaveLength(3);
+    // The x labels, from each group's time, and the date they leave out.
+    expect([...svg.matchAll(/<text class="xlabel"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1])).toEqual(['10:00', '11:00', '12:00']);
+    expect(svg).toContain('times UTC, 2026-03-10');
   });
 
-  it('labels buckets by the clock within a day, by date beyond', () => {
-    expect(bucketLabel(Date.parse('2026-03-10T07:05:00Z'), 5 * 60_000)).toBe('07:05');
-    expect(bucketLabel(Date.parse('2026-03-10T06:00:00Z'), 6 * HOUR)).toBe('03-10 06h');
-    expect(bucketLabel(Date.parse('2026-03-10T00:00:00Z'), 24 * HOUR)).toBe('03-10');
+  it('writes instants in UTC', () => {
     expect(formatInstant('2026-03-10T07:05:09.123Z')).toBe('2026-03-10 07:05:09 UTC');
   });
 });

@@ -3,7 +3,7 @@ import type { FC } from 'hono/jsx';
 import { RANGES, bucketize, matchesStatus, isFailing, summarizeRuns, totals, totalsByHost, type StatusFilter, type TimeWindow } from '../aggregate.js';
 import { BarChart } from '../charts.js';
 import type { FleetData } from '../data.js';
-import { ago, bucketLabel, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortEngine, shortId } from '../format.js';
+import { ago, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortEngine, shortId } from '../format.js';
 import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
 import { CapNote, lastReapWhy, RunsTable } from './parts.js';
 
@@ -174,7 +174,7 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
           { label: 'removed', className: 's-removed' },
           { label: 'failed', className: 's-failed' },
         ]}
-        groups={buckets.map((b) => ({ label: bucketLabel(b.start, window.bucketMs), title: groupTitle(b.start), values: [b.removed, b.failed] }))}
+        groups={buckets.map((b) => ({ at: b.start, title: groupTitle(b.start), values: [b.removed, b.failed] }))}
       />
       <BarChart
         title={`Host reports per ${per}: fine and failing`}
@@ -184,7 +184,7 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
           { label: 'fine', className: 's-ok' },
           { label: 'failing', className: 's-failed' },
         ]}
-        groups={buckets.map((b) => ({ label: bucketLabel(b.start, window.bucketMs), title: groupTitle(b.start), values: [b.reports - b.failingReports, b.failingReports] }))}
+        groups={buckets.map((b) => ({ at: b.start, title: groupTitle(b.start), values: [b.reports - b.failingReports, b.failingReports] }))}
       />
 
       <h2 id="runs">Recent runs</h2>

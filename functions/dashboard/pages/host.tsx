@@ -4,7 +4,7 @@ import { RANGES, bucketize, matchesStatus, totals, type StatusFilter, type TimeW
 import { BarChart, type ChartGroup } from '../charts.js';
 import type { HostData } from '../data.js';
 import { MAX_TRACKED_SHOWN } from '../data.js';
-import { ago, bucketLabel, CLOCK_FLAG_MS, fleetUrl, formatDuration, formatInstant, formatOffset, hostUrl, reportProblem, reportUrl, runUrl, shortId } from '../format.js';
+import { ago, CLOCK_FLAG_MS, fleetUrl, formatDuration, formatInstant, formatOffset, hostUrl, reportProblem, reportUrl, runUrl, shortId } from '../format.js';
 import { Layout, Num, RangePicker, StatusBadge, StatusFilterForm, Tile } from '../layout.js';
 import { CapNote, lastReapWhy } from './parts.js';
 import type { ReportSummary } from '../../store/schemas.js';
@@ -27,14 +27,14 @@ export interface HostPageProps {
 export function hostChartGroups(reports: readonly ReportSummary[], window: TimeWindow): { groups: ChartGroup[]; perRun: boolean } {
   if (reports.length <= MAX_RUNS_CHARTED_ONE_BY_ONE) {
     const groups = [...reports].reverse().map((r) => ({
-      label: bucketLabel(Date.parse(r.startedAt), window.bucketMs < 86_400_000 ? 60_000 : 86_400_000),
+      at: Date.parse(r.startedAt),
       title: `${formatInstant(r.startedAt)} (run ${shortId(r.runId)}, ${r.status})`,
       values: [r.counts?.orphans ?? 0, r.counts?.removed ?? 0, r.counts?.failed ?? 0],
     }));
     return { groups, perRun: true };
   }
   const groups = bucketize(reports, window).map((b) => ({
-    label: bucketLabel(b.start, window.bucketMs),
+    at: b.start,
     title: `${formatInstant(b.start)} + ${RANGES[window.range].per}`,
     values: [b.found, b.removed, b.failed],
   }));
