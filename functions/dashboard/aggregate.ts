@@ -165,3 +165,22 @@ export function summarizeRuns(reports: readonly ReportSummary[]): RunSummary[] {
   }
   return runs.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.runId < b.runId ? 1 : -1));
 }
+
+/** The part of a window's reports that belongs to hosts no longer registered, per host and in all. */
+export interface UnregisteredShare {
+  /** By host id, sorted. */
+  hosts: { hostId: string; totals: Totals }[];
+  totals: Totals;
+}
+
+/**
+ * Reports stay in the audit trail after their host is removed (until they expire), and the
+ * fleet's totals and charts keep counting them: a container removed yesterday was removed,
+ * whatever became of its host since. This says how much of those totals such hosts make up, so
+ * the page can say it instead of leaving sums that the hosts table does not add up to.
+ */
+export function unregisteredShare(reports: readonly ReportSummary[], registered: ReadonlySet<string>): UnregisteredShare {
+  const theirs = reports.filter((r) => !registered.has(r.hostId));
+  const hosts = [...totalsByHost(theirs)].map(([hostId, sum]) => ({ hostId, totals: sum })).sort((a, b) => (a.hostId < b.hostId ? -1 : 1));
+  return { hosts, totals: totals(theirs) };
+}

@@ -3,7 +3,7 @@
  * navigation, status badges (a symbol and a word besides the colour), the range picker and the
  * status filter (a plain GET form: it works without JavaScript).
  */
-import type { Child, FC, PropsWithChildren } from 'hono/jsx';
+import { createContext, useContext, type Child, type FC, type PropsWithChildren } from 'hono/jsx';
 import { raw } from 'hono/html';
 import type { ReportStatus } from '../store/schemas.js';
 import { RANGE_KEYS, isFailing, type RangeKey, type StatusFilter } from './aggregate.js';
@@ -36,6 +36,7 @@ button.primary { background:#18212f; color:#fff; border-color:#18212f; cursor:po
 .tile { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 14px; }
 .tile .v { font-size:26px; font-weight:650; font-variant-numeric:tabular-nums; }
 .tile .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.tile .d { color:var(--muted); font-size:12px; margin-top:2px; }
 .tile.bad { border-color:#f3b4ae; background:var(--bad-bg); } .tile.bad .v { color:var(--bad); }
 table { border-collapse:collapse; width:100%; background:var(--card); border:1px solid var(--line); }
 th, td { padding:6px 10px; border-bottom:1px solid var(--line); text-align:left; vertical-align:top; }
@@ -63,7 +64,7 @@ dl.meta { display:grid; grid-template-columns:max-content 1fr; gap:4px 18px; bac
 dl.meta dt { color:var(--muted); } dl.meta dd { margin:0; word-break:break-word; }
 figure.chart { margin:8px 0 16px; background:var(--card); border:1px solid var(--line); border-radius:6px; padding:10px 12px 4px; }
 figcaption { display:flex; flex-wrap:wrap; justify-content:space-between; gap:8px; margin-bottom:4px; }
-.chart-title { font-weight:600; }
+.chart-title { font-weight:600; } .axis-note { font-weight:400; color:var(--muted); font-size:12px; }
 .legend-item { margin-left:14px; color:#3d4654; } .swatch { display:inline-block; width:11px; height:11px; border-radius:2px; margin-right:5px; vertical-align:-1px; }
 svg text { font-size:12px; fill:#3d4654; } svg .tick line { stroke:#e6e9ee; } svg line.axis { stroke:#8a94a3; }
 svg .axis-unit { font-size:11px; fill:var(--muted); } svg text.empty { fill:var(--muted); font-size:14px; }
@@ -76,39 +77,54 @@ details.chart-data table { margin-bottom:8px; font-size:12.5px; }
 .empty-state { color:var(--muted); background:var(--card); border:1px dashed var(--line); padding:16px; border-radius:6px; }
 `;
 
+/**
+ * Who is looking, as only the routes know it: `signed-in` (a session, local stack), `signed-out`
+ * (local stack, no session: only the sign-in page is of use), `iam` (AWS: the HTTP API has
+ * authenticated the caller and there is no sign-in here).
+ */
+export type Viewer = 'signed-in' | 'signed-out' | 'iam';
+/** Set by the routes around every page they render (see routes.tsx), so no page has to pass it on. */
+export const ViewerContext = createContext<Viewer | undefined>(undefined);
+
 export interface LayoutProps {
   title: string;
-  /** Show the sign-out button (only where a session exists). */
+  /**
+   * Show the sign-out button. Only consulted where no ViewerContext is given (a page rendered on
+   * its own, as in the unit tests): true means `signed-in`, false `iam`.
+   */
   signedIn: boolean;
 }
 
-export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, signedIn, children }) => (
-  <html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <meta name="referrer" content="same-origin" />
-      <title>{`${title} · clawbox-reaper`}</title>
-      <style>{raw(CSS)}</style>
-    </head>
-    <body>
-      <header class="top">
-        <a class="brand" href={BASE}>
-          clawbox-reaper
-        </a>
-        <nav>
-          <a href={BASE}>Fleet</a>
-        </nav>
-        {signedIn ? (
-          <form method="post" action={`${BASE}/logout`}>
-            <button type="submit">Sign out</button>
-          </form>
-        ) : null}
-      </header>
-      <main>{children}</main>
-    </body>
-  </html>
-);
+export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, signedIn, children }) => {
+  const viewer = useContext(ViewerContext) ?? (signedIn ? 'signed-in' : 'iam');
+  // Signed out, every page but the sign-in form would only send the browser back to it.
+  const home = viewer === 'signed-out' ? `${BASE}/login` : BASE;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="same-origin" />
+        <title>{`${title} · clawbox-reaper`}</title>
+        <style>{raw(CSS)}</style>
+      </head>
+      <body>
+        <header class="top">
+          <a class="brand" href={home}>
+            clawbox-reaper
+          </a>
+          <nav>{viewer === 'signed-out' ? <a href={`${BASE}/login`}>Sign in</a> : <a href={BASE}>Fleet</a>}</nav>
+          {viewer === 'signed-in' ? (
+            <form method="post" action={`${BASE}/logout`}>
+              <button type="submit">Sign out</button>
+            </form>
+          ) : null}
+        </header>
+        <main>{children}</main>
+      </body>
+    </html>
+  );
+};
 
 const SYMBOL: Record<ReportStatus, string> = {
   ok: '✓',
@@ -175,9 +191,11 @@ export const StatusFilterForm: FC<{ action: string; range: RangeKey; status: Sta
   </form>
 );
 
-export const Tile: FC<{ label: string; value: Child; bad?: boolean; id?: string }> = ({ label, value, bad, id }) => (
+/** A number with its name; `detail` is a line under it saying what the number includes. */
+export const Tile: FC<{ label: string; value: Child; bad?: boolean; id?: string; detail?: string | undefined }> = ({ label, value, bad, id, detail }) => (
   <div class={`tile${bad ? ' bad' : ''}`} id={id}>
     <div class="v">{value}</div>
     <div class="k">{label}</div>
+    {detail === undefined ? null : <div class="d">{detail}</div>}
   </div>
 );

@@ -13,7 +13,7 @@
  */
 import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
-import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Child } from 'hono/jsx';
 import { z } from 'zod';
 import { AppError } from '../../lib/errors.js';
 import { HostId, RunId } from '../../lib/ids.js';
@@ -22,6 +22,7 @@ import { ReportStatus } from '../store/schemas.js';
 import { DEFAULT_RANGE, RANGE_KEYS, windowFor, type RangeKey, type StatusFilter } from './aggregate.js';
 import { loadFleet, loadHost, loadReport, loadRun, type DashboardStore } from './data.js';
 import { BASE } from './format.js';
+import { ViewerContext, type Viewer } from './layout.js';
 import { FleetPage } from './pages/fleet.js';
 import { HostPage } from './pages/host.js';
 import { ErrorPage, LoginPage } from './pages/login.js';
@@ -71,8 +72,7 @@ function readId(schema: typeof HostId | typeof RunId, value: string | undefined,
   return parsed.data;
 }
 
-const page = (c: Context, body: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 400 | 401 | 403 | 404 | 500 = 200) =>
-  c.html(html`<!doctype html>${body}`, status);
+type PageStatus = 200 | 400 | 401 | 403 | 404 | 500;
 
 /** Builds the dashboard as a Hono app to mount at /dashboard (`app.route('/dashboard', createDashboard(…))`). */
 export function createDashboard(deps: DashboardDeps): Hono {
@@ -80,6 +80,11 @@ export function createDashboard(deps: DashboardDeps): Hono {
   const { store, token } = deps;
   const dash = new Hono();
   const signedIn = token !== undefined;
+  // Who is looking decides the navigation: a signed-out browser is offered the sign-in page only.
+  const viewerOf = (c: Context): Viewer => (token === undefined ? 'iam' : hasSession(c, token, now()) ? 'signed-in' : 'signed-out');
+  /** Sends a page, with who is looking known to its layout (ViewerContext). */
+  const page = (c: Context, body: Child, status: PageStatus = 200) =>
+    c.html(html`<!doctype html>${<ViewerContext.Provider value={viewerOf(c)}>{body}</ViewerContext.Provider>}`, status);
 
   dash.use('*', async (c, next) => {
     await next();

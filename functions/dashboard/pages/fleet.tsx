@@ -1,6 +1,6 @@
 /** The fleet: every host with its last reap, the window's totals, charts across the fleet, and recent runs. */
 import type { FC } from 'hono/jsx';
-import { RANGES, bucketize, matchesStatus, isFailing, summarizeRuns, totals, totalsByHost, type StatusFilter, type TimeWindow } from '../aggregate.js';
+import { RANGES, bucketize, matchesStatus, isFailing, summarizeRuns, totals, totalsByHost, unregisteredShare, type StatusFilter, type TimeWindow } from '../aggregate.js';
 import { BarChart } from '../charts.js';
 import type { FleetData } from '../data.js';
 import { ago, fleetUrl, formatInstant, hostUrl, reportUrl, runUrl, shortEngine, shortId } from '../format.js';
@@ -24,6 +24,11 @@ export const MAX_FLEET_ROWS = 1000;
 /** Longest reason shown in a fleet row; the whole one is in its tooltip and on the host page. */
 const MAX_WHY_CHARS = 240;
 
+/** Hosts no longer registered named one by one in the note, at most. */
+const MAX_GONE_NAMED = 20;
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, signedIn }) => {
@@ -39,6 +44,10 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
   const shown = data.hosts.filter((h) => status === undefined || (h.lastReap !== undefined && matchesStatus(h.lastReap.status, status)));
   const runs = summarizeRuns(reports).slice(0, 15);
   const groupTitle = (start: number) => `${formatInstant(start)} + ${per}`;
+  // Hosts whose item cannot be read are still registered: their reports are not "of removed hosts".
+  const registered = new Set([...data.hosts.map((h) => h.hostId), ...data.invalid.flatMap((i) => (i.hostId === undefined ? [] : [i.hostId]))]);
+  const gone = unregisteredShare(reports, registered);
+  const goneDetail = (n: number) => (n > 0 ? `incl. ${n} of hosts no longer registered` : undefined);
 
   return (
     <Layout title="Fleet" signedIn={signedIn}>
@@ -63,10 +72,26 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
         <Tile id="tile-hosts" label="hosts enabled" value={`${data.hosts.filter((h) => h.enabled).length} / ${data.hosts.length}`} />
         <Tile id="tile-failing-hosts" label="hosts failing now" value={String(failingNow.length)} bad={failingNow.length > 0} />
         <Tile id="tile-runs" label={`runs in ${window.range}`} value={String(sum.runs)} />
-        <Tile id="tile-removed" label={`removed in ${window.range}`} value={String(sum.removed)} />
-        <Tile id="tile-failed" label={`failed removals in ${window.range}`} value={String(sum.failed)} bad={sum.failed > 0} />
-        <Tile id="tile-failing-reports" label={`failing host reports in ${window.range}`} value={String(sum.failingReports)} bad={sum.failingReports > 0} />
+        <Tile id="tile-removed" label={`removed in ${window.range}`} value={String(sum.removed)} detail={goneDetail(gone.totals.removed)} />
+        <Tile id="tile-failed" label={`failed removals in ${window.range}`} value={String(sum.failed)} bad={sum.failed > 0} detail={goneDetail(gone.totals.failed)} />
+        <Tile id="tile-failing-reports" label={`failing host reports in ${window.range}`} value={String(sum.failingReports)} bad={sum.failingReports > 0} detail={goneDetail(gone.totals.failingReports)} />
       </div>
+      {gone.hosts.length ? (
+        <p class="note" id="unregistered-note">
+          {`${plural(gone.totals.reports, 'host report')} of the ${reports.length} in ${window.range} belong to ${gone.hosts.length === 1 ? 'a host' : `${gone.hosts.length} hosts`} no longer registered: `}
+          {gone.hosts.slice(0, MAX_GONE_NAMED).map(({ hostId, totals: t }, i) => (
+            <>
+              {i ? '; ' : ''}
+              <a href={hostUrl(hostId, { range: window.range })} data-gone-host={hostId}>
+                {hostId}
+              </a>
+              {` (${plural(t.reports, 'report')}, ${t.removed} removed, ${t.failed} failed)`}
+            </>
+          ))}
+          {gone.hosts.length > MAX_GONE_NAMED ? ` and ${gone.hosts.length - MAX_GONE_NAMED} more` : ''}
+          {'. The totals, charts and recent runs on this page count them (what was removed stays removed); the hosts table lists registered hosts only.'}
+        </p>
+      ) : null}
 
       <h2 id="hosts">Hosts</h2>
       {shown.length === 0 ? (
