@@ -4,13 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ReapReport } from '../../lib/agent-contract.js';
-import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, windowFor } from '../../functions/dashboard/aggregate.js';
+import { bucketize, isFailing, matchesStatus, summarizeRuns, totals, totalsByHost, unregisteredShare, windowFor } from '../../functions/dashboard/aggregate.js';
 import { BarChart, chartMax, niceScale, timeAxis } from '../../functions/dashboard/charts.js';
 import { formatInstant, formatOffset, removalText, reportProblem } from '../../functions/dashboard/format.js';
 import { hostChartGroups, MAX_RUNS_CHARTED_ONE_BY_ONE } from '../../functions/dashboard/pages/host.js';
 import { lastReapWhy } from '../../functions/dashboard/pages/parts.js';
 import { ReportPage } from '../../functions/dashboard/pages/report.js';
-import { createSessionValue, safeNext, SESSION_SECONDS, tokenMatches, verifySessionValue } from '../../functions/dashboard/session.js';
+import { createDashboard } from '../../functions/dashboard/routes.js';
+import { createSessionValue, SESSION_COOKIE, safeNext, SESSION_SECONDS, tokenMatches, verifySessionValue } from '../../functions/dashboard/session.js';
 import { buildReportItem, type ReportInput } from '../../functions/store/index.js';
 import type { Host, ReportItem, ReportStatus } from '../../functions/store/schemas.js';
 
@@ -95,6 +96,16 @@ describe('totals and runs', () => {
     expect(byHost.get('a')).toEqual({ runs: 2, reports: 2, found: 53, removed: 1, failed: 2, failingReports: 2 });
     expect(byHost.get('c')).toEqual({ runs: 1, reports: 1, found: 0, removed: 0, failed: 0, failingReports: 1 });
     expect(totals([])).toEqual({ runs: 0, reports: 0, found: 0, removed: 0, failed: 0, failingReports: 0 });
+  });
+
+  it('tells the share of hosts no longer registered apart, by host (issue 11)', () => {
+    const share = unregisteredShare(reports, new Set(['a']));
+    expect(share.hosts.map((h) => h.hostId)).toEqual(['b', 'c']);
+    const rest = reports.filter((r) => r.hostId !== 'a');
+    expect(share.totals).toEqual(totals(rest));
+    expect(share.hosts.find((h) => h.hostId === 'b')?.totals).toEqual(totals(rest.filter((r) => r.hostId === 'b')));
+    expect(share.totals.reports).toBeGreaterThan(0);
+    expect(unregisteredShare(reports, new Set(['a', 'b', 'c']))).toEqual({ hosts: [], totals: totals([]) });
   });
 
   it('groups reports into runs, newest first, naming the failing hosts', () => {
@@ -264,6 +275,37 @@ describe('session', () => {
     expect(safeNext('/dashboard/hosts/h-1?range=7d')).toBe('/dashboard/hosts/h-1?range=7d');
     for (const bad of ['https://evil.example/', '//evil.example/dashboard', '/dashboard//evil', '/dashboardx', '/v1/hosts', '/dashboard/\\evil', '/dashboard/a b', 'javascript:alert(1)', undefined, 42])
       expect(safeNext(bad), String(bad)).toBe('/dashboard');
+  });
+});
+
+describe('the header offers what the viewer can use (issue 11)', () => {
+  const token = 'a-test-token-of-enough-length-1234';
+  // Only pages that read nothing are requested: a store that is used fails the test.
+  const store = new Proxy({}, { get: (_t, name) => { throw new Error(`the store was used: ${String(name)}`); } }) as never;
+  const logger = { error: () => undefined, warn: () => undefined, info: () => undefined } as never;
+  const header = async (response: Response) => {
+    const text = await response.text();
+    const head = /<header class="top">([\s\S]*?)<\/header>/.exec(text)?.[1] ?? '';
+    return { links: [...head.matchAll(/<a [^>]*href="([^"]*)"[^>]*>([^<]*)<\/a>/g)].map((m) => `${m[2]} ${m[1]}`), signOut: head.includes('Sign out') };
+  };
+
+  it('signed out: the sign-in page only, no Fleet link, no sign-out', async () => {
+    const dash = createDashboard({ store, logger, token, now: () => NOW });
+    expect(await header(await dash.request('/login'))).toEqual({ links: ['clawbox-reaper /dashboard/login', 'Sign in /dashboard/login'], signOut: false });
+    // The refused sign-in (cross-origin) is shown to a signed-out browser too.
+    const refused = await dash.request('/login', { method: 'POST', headers: { origin: 'http://127.0.0.9:1', 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=x' });
+    expect(refused.status).toBe(403);
+    expect(await header(refused)).toEqual({ links: ['clawbox-reaper /dashboard/login', 'Sign in /dashboard/login'], signOut: false });
+  });
+
+  it('signed in: the fleet and sign-out; on AWS (no sign-in here): the fleet, nothing to sign out of', async () => {
+    const dash = createDashboard({ store, logger, token, now: () => NOW });
+    const cookie = `${SESSION_COOKIE}=${createSessionValue(token, NOW)}`;
+    const missing = await dash.request('/nowhere', { headers: { cookie } });
+    expect(missing.status).toBe(404);
+    expect(await header(missing)).toEqual({ links: ['clawbox-reaper /dashboard', 'Fleet /dashboard'], signOut: true });
+    const aws = createDashboard({ store, logger, now: () => NOW });
+    expect(await header(await aws.request('/nowhere'))).toEqual({ links: ['clawbox-reaper /dashboard', 'Fleet /dashboard'], signOut: false });
   });
 });
 
