@@ -626,6 +626,141 @@ describe('engines, guards, quarantine and clocks on the pages (S10, S4, S11, S12
   });
 });
 
+describe('rough edges a new user hit (issue 11)', () => {
+  const GONE_HOST = 'dash-gone';
+  const BUSY_HOST = 'dash-busy';
+  const BUSY_RUNS = 30;
+  const storeReport = (hostId: string, at: number, status: 'ok' | 'partial', removed: number, failed: number) => {
+    const runId = randomUUID();
+    const iso = new Date(at).toISOString();
+    const counts = { labelled: removed + failed + 1, tracked: 1, orphans: removed + failed, young: 0, stopped: removed + failed, removed, vanished: 0, failed };
+    return store.reports.putReport({
+      hostId, runId, trigger: 'api', status, startedAt: iso, finishedAt: iso, durationMs: 20, dryRun: false, force: false, attempts: 1,
+      agentReport: reapReport(hostId, runId, iso, status, counts, []),
+    });
+  };
+
+  beforeAll(async () => {
+    const now = Date.now();
+    // A host reaped twice 1.5 h ago, then removed from the registry: its reports stay until they expire.
+    await store.hosts.put(GONE_HOST, { agentUrl: 'http://127.0.0.1:9', enabled: true });
+    await storeReport(GONE_HOST, now - 100 * 60_000, 'ok', 3, 0);
+    await storeReport(GONE_HOST, now - 90 * 60_000, 'partial', 0, 1);
+    expect(await store.hosts.delete(GONE_HOST)).toBe(true);
+    // A host reaped every 2 s for a minute (the API triggers runs on demand): its chart's runs share their minutes.
+    await store.hosts.put(BUSY_HOST, { agentUrl: 'http://127.0.0.1:9', enabled: true });
+    for (let i = 0; i < BUSY_RUNS; i++) await storeReport(BUSY_HOST, now - 20 * 60_000 + i * 2000, 'ok', 1, 0);
+  });
+
+  /** Every x label drawn on the page's charts: its text and where the browser put it. */
+  const xLabels = (page: Page) =>
+    page.locator('figure.chart svg').evaluateAll((svgs) =>
+      svgs.map((svg) => {
+        const frame = svg.getBoundingClientRect();
+        return {
+          frame: { left: frame.left, right: frame.right },
+          labels: [...svg.querySelectorAll('text.xlabel')].map((t) => {
+            const box = t.getBoundingClientRect();
+            return { text: t.textContent ?? '', left: box.left, right: box.right };
+          }),
+        };
+      }),
+    );
+  function expectReadable(charts: Awaited<ReturnType<typeof xLabels>>, pattern: RegExp, what: string) {
+    expect(charts.length, what).toBeGreaterThan(0);
+    for (const { frame, labels } of charts) {
+      const texts = labels.map((l) => l.text);
+      expect(labels.length, `${what}: ${texts.join(' ')}`).toBeGreaterThanOrEqual(4);
+      expect(new Set(texts).size, `${what}: ${texts.join(' ')}`).toBe(texts.length);
+      for (const label of labels) {
+        expect(label.text, what).toMatch(pattern);
+        expect(label.left, what).toBeGreaterThanOrEqual(frame.left);
+        expect(label.right, what).toBeLessThanOrEqual(frame.right);
+      }
+      for (let i = 1; i < labels.length; i++) expect(labels[i]!.left, `${what}: ${texts.join(' ')}`).toBeGreaterThan(labels[i - 1]!.right);
+    }
+  }
+
+  it('the host chart: runs seconds apart get distinct, non-overlapping labels (by the second), and the date they leave out', async () => {
+    const page = await open(`/dashboard/hosts/${BUSY_HOST}?range=1h`);
+    // One group per run: the case whose labels repeated ("12:33 12:33 12:34 …").
+    expect(await page.locator('figure.chart details table tbody tr').count()).toBe(BUSY_RUNS);
+    const charts = await xLabels(page);
+    expectReadable(charts, /^\d\d:\d\d:\d\d$/, 'host, 30 runs 2 s apart');
+    // Each label is the time of the run under it, oldest first.
+    const runs = (await storedReports(1, BUSY_HOST)).reverse();
+    const rendered = await page.locator('figure.chart svg text.xlabel').evaluateAll((els) => els.map((e) => Number(e.getAttribute('x'))));
+    expect(rendered).toHaveLength(charts[0]!.labels.length);
+    expect(await page.locator('figure.chart .axis-note').textContent()).toContain(`UTC, ${new Date(Date.parse(runs[0]!.startedAt)).toISOString().slice(0, 10)}`);
+    const slot = 896 / runs.length;
+    rendered.forEach((x, k) => {
+      const run = runs[Math.round((x - 52 - slot / 2) / slot)]!;
+      expect(charts[0]!.labels[k]!.text).toBe(run.startedAt.slice(11, 19));
+    });
+  });
+
+  it('the fleet charts over a day: hourly buckets labelled with their date, so no hour is named twice', async () => {
+    const page = await open('/dashboard?range=24h');
+    expectReadable(await xLabels(page), /^\d\d-\d\d \d\d:00$/, 'fleet 24h');
+    expectReadable(await xLabels(await open('/dashboard?range=1h')), /^\d\d:\d\d$/, 'fleet 1h');
+    expectReadable(await xLabels(await open('/dashboard?range=7d')), /^\d\d-\d\d$/, 'fleet 7d');
+  });
+
+  it('the fleet says which part of its totals is of hosts no longer registered, and names them', async () => {
+    const page = await open('/dashboard?range=24h');
+    const reports = await storedReports(24);
+    const registered = new Set((await store.hosts.list()).hosts.map((h) => h.hostId));
+    expect(registered.has(GONE_HOST)).toBe(false);
+    const gone = reports.filter((r) => !registered.has(r.hostId));
+    expect(gone.map((r) => r.hostId)).toEqual([GONE_HOST, GONE_HOST]);
+    // Still counted (what was removed stays removed), and said so on each tile it changes.
+    expect(await page.locator('#tile-removed .v').textContent()).toBe(String(sum(reports, 'removed')));
+    expect(await page.locator('#tile-removed .d').textContent()).toBe('incl. 3 of hosts no longer registered');
+    expect(await page.locator('#tile-failed .v').textContent()).toBe(String(sum(reports, 'failed')));
+    expect(await page.locator('#tile-failed .d').textContent()).toBe('incl. 1 of hosts no longer registered');
+    expect(await page.locator('#tile-failing-reports .d').textContent()).toBe('incl. 1 of hosts no longer registered');
+    const note = page.locator('#unregistered-note');
+    expect(await note.textContent()).toContain(`2 host reports of the ${reports.length} in 24h belong to a host no longer registered: ${GONE_HOST} (2 reports, 3 removed, 1 failed)`);
+    // The hosts table lists registered hosts only; the sums of its rows plus the note's make the tile.
+    expect(await page.locator(`#hosts-table tr[data-host="${GONE_HOST}"]`).count()).toBe(0);
+    let rowsRemoved = 0;
+    for (const row of await page.locator('#hosts-table tbody tr').all()) rowsRemoved += Number((await texts(row))[8]);
+    expect(rowsRemoved + 3).toBe(sum(reports, 'removed'));
+    // The note leads to the host's page, which says it is not registered.
+    await Promise.all([page.waitForNavigation(), note.locator(`a[data-gone-host="${GONE_HOST}"]`).click()]);
+    expect(new URL(page.url()).pathname).toBe(`/dashboard/hosts/${GONE_HOST}`);
+    expect(await page.locator('#not-registered').count()).toBe(1);
+    // No such note, no such line, while every report in the range is of a registered host (its reports are 1.5 h old).
+    const hour = await open('/dashboard?range=1h');
+    expect(await hour.locator('#unregistered-note').count()).toBe(0);
+    expect(await hour.locator('.tile .d').count()).toBe(0);
+  });
+
+  it('a signed-out browser is offered the sign-in page only; a signed-in one the fleet and sign-out', async () => {
+    const context = await browser!.newContext({ javaScriptEnabled: false });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base}/dashboard`);
+      expect(new URL(page.url()).pathname).toBe('/dashboard/login');
+      const links = async () => page.locator('header.top a').evaluateAll((as) => as.map((a) => `${a.textContent} ${a.getAttribute('href')}`));
+      expect(await page.locator('header.top nav a').allTextContents()).toEqual(['Sign in']);
+      expect(await links()).toEqual(['clawbox-reaper /dashboard/login', 'Sign in /dashboard/login']);
+      expect(await page.locator('header.top button').count()).toBe(0);
+      // Once signed in: the fleet, and a way out.
+      await page.fill('#token', TOKEN);
+      await Promise.all([page.waitForNavigation(), page.click('form.login button[type=submit]')]);
+      expect(new URL(page.url()).pathname).toBe('/dashboard');
+      expect(await links()).toEqual(['clawbox-reaper /dashboard', 'Fleet /dashboard']);
+      expect(await page.locator('header.top button').textContent()).toBe('Sign out');
+      // Signed out again: back to the sign-in page only.
+      await Promise.all([page.waitForNavigation(), page.click('header.top form button[type=submit]')]);
+      expect(await links()).toEqual(['clawbox-reaper /dashboard/login', 'Sign in /dashboard/login']);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('on AWS (the Lambda entry, API Gateway payload 2.0)', () => {
   it('serves the pages with no sign-in of their own: IAM on the HTTP API route guards them', async () => {
     const { app } = createApiFromEnv({ env: { REAPER_REAPER_FUNCTION_NAME: 'reaper', REAPER_TABLE_PREFIX: dynamo!.prefix, REAPER_LOG_LEVEL: 'silent' }, dynamo: dynamo!.client });
