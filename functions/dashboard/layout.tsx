@@ -49,6 +49,7 @@ td.mono, .mono, h1.mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas
 td.mono, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:12.5px; }
 td.err { color:var(--bad); max-width:420px; white-space:pre-wrap; word-break:break-word; }
 tr.failing td:first-child { box-shadow:inset 4px 0 0 var(--bad); }
+td > a > strong { white-space:nowrap; } /* a host id broken at its hyphen reads as two names */
 td.when { white-space:nowrap; } .when small, small.muted { color:var(--muted); display:block; }
 .badge { display:inline-block; border-radius:10px; padding:0 8px; font-size:12.5px; font-weight:600; white-space:nowrap; border:1px solid transparent; }
 .badge.good { color:var(--good); background:var(--good-bg); border-color:#b7e0c3; }
