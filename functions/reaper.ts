@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { readCertAndKey, readCertificates } from '../lib/tls-files.js';
 import { createAlerter } from './reaper/alerts.js';
 import { loadReaperConfig, type ReaperConfig } from './reaper/config.js';
+import { lambdaDispatch } from './reaper/dispatch.js';
 import { createReaperHandler, type LambdaContextLike, type ReaperHandler } from './reaper/handler.js';
 import { ssmMasterKey, staticMasterKey, type MasterKeyProvider } from './reaper/master-key.js';
 import { createRestorer } from './reaper/restore.js';
@@ -45,12 +46,24 @@ export function createReaperFromEnv(options: ReaperFromEnvOptions): { handler: R
   const alerter = createAlerter({
     settings: { webhookUrl: config.alertWebhookUrl, topicArn: config.alertTopicArn, failureStreak: config.alertFailureStreak },
     logger,
-    store,
     ...(options.now ? { now: options.now } : {}),
   });
   const emf = config.metrics === 'emf' || (config.metrics === undefined && options.env.AWS_LAMBDA_FUNCTION_NAME !== undefined);
   const metrics = emf ? { write: (line: string) => void process.stdout.write(`${line}\n`), stage: config.metricsStage } : undefined;
-  const reaper = createReaper({ store, masterKey, logger, settings: config, agentClient, alerter, ...(metrics ? { metrics } : {}), ...(options.now ? { now: options.now } : {}) });
+  // On AWS the planner sends each shard to the worker function; unset, shards run in this process.
+  const dispatch = config.workerFunction === undefined ? undefined : lambdaDispatch({ functionName: config.workerFunction });
+  const reaper = createReaper({
+    store,
+    masterKey,
+    logger,
+    settings: config,
+    reportTtlDays: config.reportTtlDays,
+    agentClient,
+    alerter,
+    ...(dispatch ? { dispatch } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const restore = createRestorer({ store, masterKey, logger, agentClient, ...(options.now ? { now: options.now } : {}) });
   return { handler: createReaperHandler({ reaper, logger, restore, ...(options.now ? { now: options.now } : {}) }), config };
 }

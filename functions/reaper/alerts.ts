@@ -10,8 +10,7 @@
  * looks like a key, token or signature.
  */
 import type { Logger } from '../../lib/logger.js';
-import type { ReportStatus } from '../store/schemas.js';
-import type { Store } from '../store/index.js';
+import type { LastReap, ReportStatus } from '../store/schemas.js';
 import type { HostOutcome } from './host-reap.js';
 import type { RunResult } from './run.js';
 
@@ -41,6 +40,16 @@ export const ALERT_STATUSES: ReadonlySet<ReportStatus> = new Set(['capped', 'ref
 /** Statuses that count as a failed run for the streak (a cap is a guard doing its job, not a failure). */
 export const FAILED_STATUSES: ReadonlySet<ReportStatus> = new Set(['refused', 'error', 'unreachable', 'timeout', 'partial']);
 
+/**
+ * Failed runs in a row up to a run with this status, from the host's previous lastReap (which
+ * keeps the count). A lastReap written before the count existed counts as one failure if it failed.
+ */
+export function failureCount(previous: Pick<LastReap, 'status' | 'failures'> | undefined, status: ReportStatus): number {
+  if (!FAILED_STATUSES.has(status)) return 0;
+  const before = previous === undefined ? 0 : (previous.failures ?? (FAILED_STATUSES.has(previous.status) ? 1 : 0));
+  return before + 1;
+}
+
 /** Per try; two tries per alert and sink. */
 export const WEBHOOK_TIMEOUT_MS = 3_000;
 export const SINK_ATTEMPTS = 2;
@@ -65,7 +74,7 @@ function countsText(counts: HostOutcome['counts']): string {
   return ` (orphans ${counts.orphans}, removed ${counts.removed}, failed ${counts.failed})`;
 }
 
-/** The run's alerts, before the streak check (which needs the store). */
+/** The run's alerts, before the streak check. */
 export function alertsForRun(result: Pick<RunResult, 'runId' | 'hosts'>): Alert[] {
   const out: Alert[] = [];
   for (const h of result.hosts) {
@@ -97,7 +106,6 @@ export function alertsForRun(result: Pick<RunResult, 'runId' | 'hosts'>): Alert[
 export interface AlerterDeps {
   settings: AlertSettings;
   logger: Logger;
-  store?: Pick<Store, 'reports'>;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
   /** Publishes one message to the topic; default: @aws-sdk/client-sns, loaded on first use. */
@@ -135,19 +143,14 @@ export function createAlerter(deps: AlerterDeps): Alerter {
   const publish = deps.publish ?? snsPublisher();
   const { webhookUrl, topicArn, failureStreak } = deps.settings;
 
-  /** True when this run's failure is the host's Nth in a row (and not the N+1th). */
-  async function streakReached(runId: string, outcome: HostOutcome, signal: AbortSignal): Promise<boolean> {
-    if (!deps.store || failureStreak < 1) return false;
-    if (failureStreak === 1) return true;
-    const page = await Promise.race([
-      deps.store.reports.listReports({ hostId: outcome.hostId, limit: Math.min(failureStreak + 1, 100) }),
-      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('alert deadline')), { once: true })),
-    ]);
-    const statuses = [outcome.status, ...page.items.filter((r) => r.runId !== runId).map((r) => r.status)].slice(0, failureStreak + 1);
-    if (statuses.length < failureStreak) return false;
-    if (!statuses.slice(0, failureStreak).every((s) => FAILED_STATUSES.has(s))) return false;
-    const before = statuses[failureStreak];
-    return before === undefined || !FAILED_STATUSES.has(before);
+  /**
+   * True when this run's failure is the host's Nth in a row (and not the N+1th): the count the run
+   * kept in the host's lastReap (functions/reaper/host-reap.ts). Quiet runs write no report item,
+   * so the streak cannot be read back from the reports.
+   */
+  function streakReached(outcome: HostOutcome): boolean {
+    if (failureStreak < 1) return false;
+    return outcome.failureStreak === failureStreak;
   }
 
   async function tryTwice(what: string, alert: Alert, signal: AbortSignal, once: (signal: AbortSignal) => Promise<void>): Promise<boolean> {
@@ -190,16 +193,7 @@ export function createAlerter(deps: AlerterDeps): Alerter {
       try {
         const alerts = alertsForRun(result);
         const failing = result.hosts.filter((h) => !h.duplicate && FAILED_STATUSES.has(h.status)).slice(0, MAX_ALERTS_PER_RUN);
-        const streaks = await Promise.all(
-          failing.map(async (h) => {
-            try {
-              return (await streakReached(result.runId, h, signal)) ? h : undefined;
-            } catch (error) {
-              deps.logger.warn({ runId: result.runId, hostId: h.hostId, error: scrub(error instanceof Error ? error.message : String(error)) }, 'could not read the host’s recent reports for the failure streak');
-              return undefined;
-            }
-          }),
-        );
+        const streaks = failing.filter((h) => streakReached(h));
         for (const h of streaks) {
           if (!h) continue;
           const message = `failed ${failureStreak} runs in a row; latest: ${scrub(h.error ?? h.status)}`;

@@ -11,6 +11,9 @@ import { decodeKey } from '../../lib/signing.js';
 import { readCertAndKey, readCertificates } from '../../lib/tls-files.js';
 import { DEFAULT_TABLE_PREFIX } from '../store/tables.js';
 
+/** Hosts per shard: a worker's event stays far below Lambda's 256 KB, and its run well inside a tick. */
+export const DEFAULT_SHARD_HOSTS = 200;
+
 /** The largest per-host maxReap (S4): a larger cap is no cap. */
 export const MAX_HOST_MAX_REAP = 10_000;
 
@@ -43,6 +46,13 @@ const ReaperEnv = z
     REAPER_QUARANTINE_SECONDS: int(0, LIMITS.quarantineSeconds, 600),
     REAPER_LEASE_SKEW_SECONDS: int(0, 24 * 3600, 60),
     REAPER_HOST_CONCURRENCY: int(1, 1024, 32),
+    /** Hosts per shard (SPEC §10): each shard is one worker invocation on AWS. */
+    REAPER_SHARD_HOSTS: int(1, 2000, DEFAULT_SHARD_HOSTS),
+    /** The worker function the planner invokes asynchronously, one invocation per shard (AWS); unset: shards run in process. */
+    REAPER_WORKER_FUNCTION: z
+      .string()
+      .regex(/^[A-Za-z0-9_:.-]{1,170}$/, 'must be a Lambda function name or ARN')
+      .optional(),
     REAPER_REPORT_TTL_DAYS: int(1, 3650, 90),
     /** One agent call's time limit (the run's deadline may cut it shorter). */
     REAPER_AGENT_TIMEOUT_SECONDS: int(1, 900, 60),
@@ -143,6 +153,8 @@ export interface ReapSettings {
   agentTimeoutMs: number;
   agentAttempts: number;
   reportMarginMs: number;
+  /** Hosts per shard; default DEFAULT_SHARD_HOSTS. */
+  shardHosts?: number;
 }
 
 export interface ReaperConfig extends ReapSettings {
@@ -163,6 +175,8 @@ export interface ReaperConfig extends ReapSettings {
   /** Undefined: EMF on Lambda (AWS_LAMBDA_FUNCTION_NAME set), off elsewhere. */
   metrics: 'emf' | 'off' | undefined;
   metricsStage: string | undefined;
+  /** REAPER_WORKER_FUNCTION: shards are dispatched to it (AWS) instead of run in process. */
+  workerFunction: string | undefined;
 }
 
 export const DEFAULT_REAP_SETTINGS: Readonly<ReapSettings> = Object.freeze({
@@ -196,6 +210,8 @@ export function loadReaperConfig(env: NodeJS.ProcessEnv): Readonly<ReaperConfig>
     quarantineSeconds: e.REAPER_QUARANTINE_SECONDS,
     leaseSkewSeconds: e.REAPER_LEASE_SKEW_SECONDS,
     hostConcurrency: e.REAPER_HOST_CONCURRENCY,
+    shardHosts: e.REAPER_SHARD_HOSTS,
+    workerFunction: e.REAPER_WORKER_FUNCTION,
     reportTtlDays: e.REAPER_REPORT_TTL_DAYS,
     agentTimeoutMs: e.REAPER_AGENT_TIMEOUT_SECONDS * 1000,
     agentAttempts: e.REAPER_AGENT_ATTEMPTS,

@@ -1,7 +1,8 @@
 /**
  * The two events the reaper function accepts, validated with zod:
  * - an EventBridge scheduled event (detail-type "Scheduled Event") → trigger `schedule`;
- * - an async invocation from the API, `{ runId, startedAt?, hosts?, dryRun?, force?, now? }` → trigger `api`.
+ * - an async invocation from the API, `{ runId, startedAt?, hosts?, dryRun?, force?, now? }` → trigger `api`;
+ * - a shard of a run, `{ shard: { … } }`, sent by the planner to the worker function (SPEC §10).
  *
  * Every delivery of one event is the same run: the same runId and the same start (the reports'
  * key), so a duplicate delivery writes no second report (SPEC §10).
@@ -9,7 +10,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { HostId, Instant, RunId } from '../../lib/ids.js';
-import type { RunRequest } from './run.js';
+import { HostItem, Trigger } from '../store/schemas.js';
+import type { RunRequest, ShardRequest } from './run.js';
 
 /** EventBridge adds fields over time; only what is used is required. */
 export const ScheduledEvent = z.looseObject({
@@ -64,4 +66,65 @@ export function runRequestFromEvent(event: unknown, newRunId: () => string = ran
   }
   const issues = onDemand.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`);
   throw new InvalidEventError(`not a scheduled event nor an on-demand run { runId, startedAt?, hosts?, dryRun?, force?, now? }: ${issues.join('; ')}`);
+}
+
+/**
+ * One shard of a run, as the planner sends it to a worker (an asynchronous invocation): the host
+ * records themselves, so the worker reads nothing to know what to reap.
+ */
+export const ShardEvent = z.strictObject({
+  shard: z.strictObject({
+    runId: RunId,
+    startedAt: Instant,
+    trigger: Trigger,
+    dryRun: z.boolean(),
+    force: z.boolean(),
+    now: z.boolean(),
+    index: z.number().int().min(0),
+    count: z.number().int().min(1),
+    runHosts: z.number().int().min(0),
+    /** This shard's part of the fleet budget (S4); null: none (dry or forced runs). */
+    fleetBudget: z.number().int().min(0).nullable(),
+    hosts: z.array(HostItem).max(10_000),
+    broken: z.array(z.strictObject({ hostId: HostId, problem: z.string().max(2000) })).max(10_000),
+  }),
+});
+export type ShardEvent = z.infer<typeof ShardEvent>;
+
+export function shardEvent(shard: ShardRequest): ShardEvent {
+  return {
+    shard: {
+      runId: shard.runId,
+      startedAt: shard.startedAt,
+      trigger: shard.trigger,
+      dryRun: shard.dryRun,
+      force: shard.force,
+      now: shard.now,
+      index: shard.shard,
+      count: shard.shards,
+      runHosts: shard.runHosts,
+      fleetBudget: shard.fleetBudget ?? null,
+      hosts: shard.hosts,
+      broken: shard.broken,
+    },
+  };
+}
+
+export function shardRequestFromEvent(event: ShardEvent, deadlineAt: number): ShardRequest {
+  const e = event.shard;
+  return {
+    runId: e.runId,
+    startedAt: new Date(e.startedAt).toISOString(),
+    trigger: e.trigger,
+    dryRun: e.dryRun,
+    force: e.force,
+    now: e.now,
+    shard: e.index,
+    shards: e.count,
+    runHosts: e.runHosts,
+    fleetBudget: e.fleetBudget ?? undefined,
+    hosts: e.hosts,
+    broken: e.broken,
+    deadlineAt,
+  };
 }

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger.js';
-import { InvalidEventError, runRequestFromEvent } from './events.js';
+import { InvalidEventError, runRequestFromEvent, ShardEvent, shardRequestFromEvent } from './events.js';
 import { RestoreEvent, type Restorer, type RestoreOutcome } from './restore.js';
 import type { Reaper, RunResult } from './run.js';
 
@@ -24,6 +24,9 @@ export function createReaperHandler(deps: { reaper: Reaper; logger: Logger; rest
     if (restore.success && deps.restore) return deps.restore(restore.data.restore.hostId, restore.data.restore.containerId);
     // Taken first: everything after, the registry reads included, runs on the Lambda's clock.
     const deadlineAt = now() + context.getRemainingTimeInMillis();
+    // A shard of a run, from the planner (SPEC §10): this invocation is a worker.
+    const shard = ShardEvent.safeParse(event);
+    if (shard.success) return deps.reaper.runShard(shardRequestFromEvent(shard.data, deadlineAt));
     let request;
     try {
       request = runRequestFromEvent(event, deps.newRunId ?? randomUUID);

@@ -17,7 +17,8 @@ function refusedUrl(host: Host): Verdict | undefined {
 import { withBackoff } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
-import { DuplicateReportError, type Store } from '../store/index.js';
+import { DuplicateReportError, isQuiet, quietEntry, type Store } from '../store/index.js';
+import { failureCount } from './alerts.js';
 import type { ReportInput } from '../store/report-item.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
 import type { ReapSettings } from './config.js';
@@ -69,6 +70,10 @@ export interface HostOutcome {
   outcome?: 'unknown' | 'recovered';
   /** Another delivery of this run had written this host's report: this outcome was not written, nor counted (SPEC §10). */
   duplicate?: boolean;
+  /** A quiet outcome (functions/store/run-items.ts): no report item; the shard item records this entry. */
+  quiet?: string;
+  /** Failed runs in a row up to this one, when lastReap was written (alerts' failure streak). */
+  failureStreak?: number;
 }
 
 export type AgentClientFactory = (options: AgentClientOptions) => AgentClient;
@@ -94,6 +99,8 @@ export interface RunContext {
   quarantineSeconds: number;
   /** S4: the run's fleet budget; undefined on dry runs and forced runs (nothing to bound, or lifted). */
   budget: FleetBudget | undefined;
+  /** Quiet outcomes are left to the shard item (functions/reaper/shard.ts) instead of a report item each. */
+  compactQuiet?: boolean;
 }
 
 export interface HostReapDeps {
@@ -216,7 +223,10 @@ export function createHostReaper(deps: HostReapDeps) {
     try {
       [tracked, quarantine] = await Promise.all([
         store.tracked.readTracked(host.hostId, Math.floor(snapshotAtMs / 1000), { abortSignal: ctx.signal, leaseSkewSeconds: settings.leaseSkewSeconds }),
-        store.quarantine.list(host.hostId, { abortSignal: ctx.signal }).then((entries) => entries.map((e) => ({ clawboxId: e.clawboxId, dockerId: e.dockerId, since: e.since, paused: e.paused }))),
+        // A host known to have no quarantine records is not asked (a Query a host a minute, S11).
+        host.quarantineRecords === false
+          ? Promise.resolve([])
+          : store.quarantine.list(host.hostId, { abortSignal: ctx.signal }).then((entries) => entries.map((e) => ({ clawboxId: e.clawboxId, dockerId: e.dockerId, since: e.since, paused: e.paused }))),
       ]);
     } catch (error) {
       // S5: a failed or partial read never becomes a command. One cut short by the work deadline
@@ -291,7 +301,7 @@ export function createHostReaper(deps: HostReapDeps) {
         used = report.counts.removed + report.counts.failed;
         const recovered = delivery.lost ? { outcome: 'recovered' as const, lost: delivery.lost } : {};
         if (!ctx.dryRun && (report.status === 'ok' || report.status === 'partial')) {
-          const problem = await recordQuarantine(host.hostId, quarantine, report, ctx);
+          const problem = await recordQuarantine(host, quarantine, report, ctx);
           if (problem) return { ...sent, status: report.status, attempts, agentReport: report, error: problem, ...recovered };
         }
         return { ...sent, engineId: report.engineId, status: report.status, attempts, agentReport: report, ...recovered };
@@ -335,16 +345,66 @@ export function createHostReaper(deps: HostReapDeps) {
    * Keeps the quarantine records in step with what the agent did (S11, ./quarantine-records.ts).
    * A record that cannot be written only delays a removal (the container is quarantined afresh).
    */
-  async function recordQuarantine(hostId: string, before: readonly QuarantineRef[], report: ReapReport, ctx: RunContext): Promise<string | undefined> {
+  async function recordQuarantine(host: Host, before: readonly QuarantineRef[], report: ReapReport, ctx: RunContext): Promise<string | undefined> {
+    const hostId = host.hostId;
     const { put, remove } = quarantineRecordChanges(before, report);
-    if (put.length === 0 && remove.length === 0) return undefined;
+    const remaining = new Set(before.map((q) => q.dockerId));
+    for (const id of remove) remaining.delete(id);
+    for (const p of put) remaining.add(p.dockerId);
     try {
-      await store.quarantine.apply(hostId, { put, remove }, { deadlineAt: ctx.deadlineAt - FINISH_MS });
+      // The flag is raised before any record is written, so no record is ever hidden by it.
+      if (put.length > 0 && host.quarantineRecords !== true) await store.hosts.markQuarantine(hostId, true);
+      if (put.length > 0 || remove.length > 0) await store.quarantine.apply(hostId, { put, remove }, { deadlineAt: ctx.deadlineAt - FINISH_MS });
+      if (remaining.size === 0 && host.quarantineRecords !== false) {
+        await store.hosts.markQuarantine(hostId, false);
+        // Another run may have quarantined something here meanwhile: look again, consistently.
+        if ((await store.quarantine.list(hostId, { abortSignal: ctx.signal })).length > 0) await store.hosts.markQuarantine(hostId, true);
+      }
       return undefined;
     } catch (error) {
+      if (put.length === 0 && remove.length === 0) {
+        deps.logger.warn({ runId: ctx.runId, hostId, err: error }, 'could not update the host’s quarantine flag; the next run reads its quarantine records');
+        return undefined;
+      }
       deps.logger.error({ runId: ctx.runId, hostId, err: error, put, remove }, 'QUARANTINE NOT RECORDED: the records in this line were not written; the containers are quarantined afresh next run');
       return `quarantine records not written (${describe(error)}); removal of newly quarantined containers is delayed by one quarantine period`;
     }
+  }
+
+  /**
+   * Writes a host's full report (S8, SPEC §10). False when this outcome is not this run's to
+   * record further: another delivery wrote it (duplicate), or the write failed (logged whole).
+   */
+  async function storeReport(host: Host, ctx: RunContext, verdict: Verdict, input: ReportInput, outcome: HostOutcome, log: Logger): Promise<boolean> {
+    const writeBy = ctx.deadlineAt - FINISH_MS;
+    // The write must be done before the Lambda ends (S8). putReport stops retrying by then, but
+    // cannot cut an attempt short: one still pending at the end is abandoned here, and the report
+    // logged whole (the abandoned write may still land; the item is the same either way).
+    try {
+      const written = await settleBy(store.reports.putReport(input, { deadlineAt: writeBy }), writeBy - now());
+      if (written === TIMED_OUT) throw new Error('the report write did not finish before the run deadline');
+      outcome.reportWritten = true;
+    } catch (error) {
+      if (error instanceof DuplicateReportError) {
+        // Another delivery of this run wrote this host's report (SPEC §10): this outcome is not
+        // written nor counted. If that report's outcome was unknown and this one has the agent's
+        // report (a replay of the same run), it is filled in.
+        outcome.duplicate = true;
+        let filled = false;
+        if (verdict.agentReport) {
+          filled = await store.reports
+            .fillInReport({ hostId: host.hostId, runId: ctx.runId, startedAt: ctx.startedAt }, verdict.agentReport, { at: iso(now()), byRunId: ctx.runId }, { deadlineAt: writeBy })
+            .catch(() => false);
+        }
+        log.warn({ status: verdict.status, filledIn: filled }, 'duplicate delivery: this host already has a report for this run; this outcome is not written nor counted');
+        return false;
+      }
+      // Nothing is lost: the whole report goes to the log (it holds no secret, S9), from which it
+      // can be written again by hand (the item is buildReportItem(report)).
+      log.error({ err: error, status: verdict.status, report: input }, 'REPORT NOT STORED: could not write the host report; the full report is in this line');
+      return false;
+    }
+    return true;
   }
 
   async function reapHost(host: Host, ctx: RunContext, options: ReapHostOptions = {}): Promise<HostOutcome> {
@@ -404,34 +464,13 @@ export function createHostReaper(deps: HostReapDeps) {
       reportWritten: false,
       ...(verdict.outcome === undefined ? {} : { outcome: verdict.outcome }),
     };
-    // The write must be done before the Lambda ends (S8). putReport stops retrying by then, but
-    // cannot cut an attempt short: one still pending at the end is abandoned here, and the report
-    // logged whole (the abandoned write may still land; the item is the same either way).
+    const previous = host.lastReap;
+    const quiet = ctx.compactQuiet === true && isQuiet(input);
+    const failures = failureCount(previous, verdict.status);
     const writeBy = ctx.deadlineAt - FINISH_MS;
-    try {
-      const written = await settleBy(store.reports.putReport(input, { deadlineAt: writeBy }), writeBy - now());
-      if (written === TIMED_OUT) throw new Error('the report write did not finish before the run deadline');
-      outcome.reportWritten = true;
-    } catch (error) {
-      if (error instanceof DuplicateReportError) {
-        // Another delivery of this run wrote this host's report (SPEC §10): this outcome is not
-        // written nor counted. If that report's outcome was unknown and this one has the agent's
-        // report (a replay of the same run), it is filled in.
-        outcome.duplicate = true;
-        let filled = false;
-        if (verdict.agentReport) {
-          filled = await store.reports
-            .fillInReport({ hostId: host.hostId, runId: ctx.runId, startedAt: ctx.startedAt }, verdict.agentReport, { at: iso(now()), byRunId: ctx.runId }, { deadlineAt: writeBy })
-            .catch(() => false);
-        }
-        log.warn({ status: verdict.status, filledIn: filled }, 'duplicate delivery: this host already has a report for this run; this outcome is not written nor counted');
-        return outcome;
-      }
-      // Nothing is lost: the whole report goes to the log (it holds no secret, S9), from which it
-      // can be written again by hand (the item is buildReportItem(report)).
-      log.error({ err: error, status: verdict.status, report: input }, 'REPORT NOT STORED: could not write the host report; the full report is in this line');
-      return outcome;
-    }
+    // Recorded by the shard item, with the shard's other quiet hosts (one write for all of them).
+    if (quiet) outcome.quiet = quietEntry(input);
+    else if (!(await storeReport(host, ctx, verdict, input, outcome, log))) return outcome;
     // The reports still to be filled in, this one's included when a later run may have it.
     if (verdict.outcome === 'unknown' && verdict.unknownSentAt !== undefined) pending.push({ runId: ctx.runId, startedAt: ctx.startedAt, sentAt: iso(verdict.unknownSentAt) });
     const unknownRuns = pending.slice(-MAX_UNKNOWN_RUNS);
@@ -440,6 +479,8 @@ export function createHostReaper(deps: HostReapDeps) {
     // and abandoned there when slow, so that it never holds a slot other hosts wait for. Only
     // when it carries the list of unknown outcomes to fill in is it written in the margin too.
     if (!pendingChanged && (ctx.signal.aborted || now() >= ctx.workDeadline)) return outcome;
+    // A quiet run after a quiet run changes nothing an operator or a later run reads from lastReap.
+    if (quiet && previous?.quiet === true && !pendingChanged) return outcome;
     const recordBy = pendingChanged ? Math.max(writeBy, ctx.workDeadline) : ctx.workDeadline;
     try {
       const recorded = await settleBy(
@@ -453,10 +494,13 @@ export function createHostReaper(deps: HostReapDeps) {
           ...(verdict.clockOffsetMs === undefined ? {} : { clockOffsetMs: verdict.clockOffsetMs }),
           ...(verdict.outcome === 'unknown' ? { outcome: 'unknown' as const } : {}),
           ...(unknownRuns.length > 0 ? { unknownRuns } : {}),
+          ...(quiet ? { quiet: true } : {}),
+          ...(failures > 0 ? { failures } : {}),
         }),
         recordBy - now(),
       );
       if (recorded === TIMED_OUT) log.warn('lastReap not updated before the run deadline');
+      else outcome.failureStreak = failures;
     } catch (error) {
       log.warn({ err: error }, 'could not update the host lastReap');
     }

@@ -1,11 +1,15 @@
 /**
- * A reap run across the fleet: one command per host, bounded concurrency, one deadline.
+ * A reap run across the fleet (SPEC §10): the planner lists the hosts, writes the run's header
+ * and splits the hosts into shards (./shards.ts); each shard is run by `runShard`, on AWS in its
+ * own asynchronous invocation of the worker function (`dispatch`), locally in this process. A
+ * shard sends one command per host, bounded concurrency, one deadline, and ends by writing its
+ * shard item: every host's outcome, quiet ones only there (functions/store/run-items.ts).
  *
- * S8 in three parts: each host's work is isolated (reapHost never throws); every registry read
- * and agent call is abandoned at the work deadline (the Lambda's end minus a margin kept for
- * writing reports); a host whose turn has not come when no agent call may start any more gets a
- * `timeout` report without being contacted, written at once, outside the concurrency limit (a
- * slot may be held until the work deadline, and the report must not wait for it).
+ * S8 in three parts, per shard: each host's work is isolated (reapHost never throws); every
+ * registry read and agent call is abandoned at the work deadline (the Lambda's end minus a margin
+ * kept for writing reports); a host whose turn has not come when no agent call may start any more
+ * gets a `timeout` report without being contacted, written at once, outside the concurrency
+ * limit (a slot may be held until the work deadline, and the report must not wait for it).
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -13,8 +17,9 @@ import pLimit from 'p-limit';
 import { clientsOver, defaultAgentTransport } from '../../lib/agent-transport.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Store } from '../store/index.js';
+import { shardPart, type ShardItem } from '../store/run-items.js';
 import type { Host, ReportStatus, Trigger } from '../store/schemas.js';
-import type { ReapSettings } from './config.js';
+import { DEFAULT_SHARD_HOSTS, type ReapSettings } from './config.js';
 import { bindEngines } from './engine-binding.js';
 import { FleetBudget } from './fleet-budget.js';
 import { createHostReaper, MIN_CALL_MS, type AgentClientFactory, type HostOutcome, type Prepared, type RunContext } from './host-reap.js';
@@ -22,12 +27,15 @@ import type { MasterKeyProvider } from './master-key.js';
 import type { Alerter } from './alerts.js';
 import { emfLine } from './metrics.js';
 import { describe } from './outcome.js';
+import { budgetShare, MAX_SHARD_EVENT_BYTES, planShards, type BrokenHost } from './shards.js';
 
 export interface ReaperDeps {
-  store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine'>;
+  store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine' | 'runs'>;
   masterKey: MasterKeyProvider;
   logger: Logger;
   settings: ReapSettings;
+  /** REAPER_REPORT_TTL_DAYS, for the runs table's items; default 90. */
+  reportTtlDays?: number;
   /** Builds the signed client for one host; default: lib/agent-client over the process's agent transport (lib/agent-transport.ts). */
   agentClient?: AgentClientFactory;
   /** Epoch ms; drives snapshots, deadlines and request signatures alike. */
@@ -36,8 +44,38 @@ export interface ReaperDeps {
   random?: () => number;
   /** Sends the run's alerts after its reports are written (functions/reaper/alerts.ts). */
   alerter?: Alerter;
-  /** Receives the run's one EMF metrics line (functions/reaper/metrics.ts); default: none. */
+  /** Receives each shard's EMF metrics line (functions/reaper/metrics.ts); default: none. */
   metrics?: { write: (line: string) => void; stage?: string | undefined };
+  /**
+   * Sends a shard to a worker (AWS: an asynchronous invocation of the worker function,
+   * functions/reaper/dispatch.ts). Absent: the planner runs every shard in this process.
+   */
+  dispatch?: (shard: ShardRequest) => Promise<void>;
+}
+
+/** One shard of a run: what a worker needs, and nothing it would have to read again. */
+export interface ShardRequest {
+  runId: string;
+  startedAt: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  force: boolean;
+  /** No quarantine for this run (S11; on-demand only). */
+  now: boolean;
+  shard: number;
+  shards: number;
+  /** Hosts the whole run covers. */
+  runHosts: number;
+  /** This shard's part of the run's fleet budget (S4); undefined: none (dry or forced runs). */
+  fleetBudget: number | undefined;
+  hosts: Host[];
+  broken: BrokenHost[];
+  /** Epoch ms by which the shard must have written every report (its Lambda's end). */
+  deadlineAt: number;
+  /** Every registered host, for the engine binding of unpinned ones (S10); read by the worker when absent. */
+  all?: readonly Host[];
+  /** Set when the shard could not be dispatched: every host gets this as its `error` report, nothing is sent. */
+  notDispatched?: string;
 }
 
 export interface RunRequest {
@@ -80,6 +118,10 @@ export interface RunResult {
   statuses: Partial<Record<ReportStatus, number>>;
   /** Hosts whose report another delivery of this run had written: their outcome here is not counted (SPEC §10). */
   duplicates: string[];
+  /** Shards the run was split into. */
+  shards: number;
+  /** True when the shards were sent to workers (AWS): `hosts` is then empty, each worker logs and reports its own. */
+  dispatched?: boolean;
 }
 
 export class ForceNotAllowedError extends Error {
@@ -94,6 +136,8 @@ export class ForceNotAllowedError extends Error {
 
 export interface Reaper {
   run(request: RunRequest): Promise<RunResult>;
+  /** One shard (a worker's event): its hosts reaped, their reports and its shard item written. */
+  runShard(shard: ShardRequest): Promise<RunResult>;
 }
 
 /** A host item that does not parse still gets a report (S8); this stand-in is never contacted. */
@@ -177,7 +221,173 @@ export function createReaper(deps: ReaperDeps): Reaper {
     return out;
   }
 
+  /** Reaps one shard's hosts and writes its shard item; never throws for a host's sake (S8). */
+  async function runShard(shard: ShardRequest): Promise<RunResult> {
+    const { runId } = shard;
+    const startedMs = now();
+    const log = deps.logger.child({ runId, trigger: shard.trigger, ...(shard.shards > 1 ? { shard: shard.shard, shards: shard.shards } : {}) });
+    const workDeadline = shard.deadlineAt - deps.settings.reportMarginMs;
+
+    let masterKey: string | Error;
+    if (shard.notDispatched !== undefined) masterKey = new Error(shard.notDispatched);
+    else {
+      try {
+        masterKey = await deps.masterKey();
+      } catch (error) {
+        masterKey = error instanceof Error ? error : new Error(describe(error));
+      }
+    }
+
+    const abort = new AbortController();
+    // Every host in flight (and every host waiting for the fleet budget) listens for the deadline.
+    setMaxListeners(0, abort.signal);
+    const timer = setTimeout(() => abort.abort(new Error('run deadline')), Math.max(0, workDeadline - now()));
+    const ctx: RunContext = {
+      runId,
+      trigger: shard.trigger,
+      startedAt: shard.startedAt,
+      dryRun: shard.dryRun,
+      force: shard.force,
+      runHosts: shard.runHosts,
+      workDeadline,
+      deadlineAt: shard.deadlineAt,
+      signal: abort.signal,
+      masterKey,
+      quarantineSeconds: shard.now ? 0 : deps.settings.quarantineSeconds,
+      budget: shard.fleetBudget === undefined ? undefined : new FleetBudget(shard.fleetBudget),
+      compactQuiet: true,
+    };
+    // S10: the shard's unpinned hosts are identified together and pinned (or refused) before any
+    // of them gets a command, so two unpinned hosts on one engine are seen together. Pinned
+    // hosts do not wait for this: a hung unpinned agent must not hold up the fleet (S8).
+    const unpinned = shard.hosts.filter((h) => h.engineId === undefined);
+    const binding: Promise<Map<string, Prepared>> =
+      typeof masterKey === 'string' && unpinned.length > 0
+        ? (async () => bindUnpinned(unpinned, shard.all ?? (await deps.store.hosts.list()).hosts, ctx, masterKey))().catch((error: unknown) => {
+            const verdict = { status: 'error' as const, error: `could not read the hosts to bind new ones to their engines, nothing was sent: ${describe(error)}`, attempts: 0 };
+            return new Map<string, Prepared>(unpinned.map((h) => [h.hostId, { verdict }]));
+          })
+        : Promise.resolve(new Map<string, Prepared>());
+    const limit = pLimit(deps.settings.hostConcurrency);
+    const jobs = [
+      ...shard.hosts.map((host) => ({ host, ctx })),
+      ...shard.broken.map(({ hostId, problem }) => ({ host: brokenHost(hostId), ctx: { ...ctx, masterKey: new Error(`host item is invalid (${problem})`) } })),
+    ];
+    // Each host is taken once: by its slot in the limiter, or by the cut-off, whichever comes
+    // first. The cut-off comes when no agent call may start any more (host-reap's MIN_CALL_MS):
+    // the hosts still queued then write their `timeout` reports at once, not slot by slot, and
+    // their queued slots, when they come, find them taken and return at once.
+    const outcomes = new Array<Promise<HostOutcome>>(jobs.length);
+    let untaken = jobs.length;
+    let allTaken: () => void = () => undefined;
+    const everyHostTaken = new Promise<void>((resolve) => (allTaken = resolve));
+    if (untaken === 0) allTaken();
+    const take = (i: number, options?: { notReached: true }) => {
+      const job = jobs[i];
+      if (job === undefined || outcomes[i] !== undefined) return undefined;
+      const { host } = job;
+      outcomes[i] =
+        options?.notReached || host.engineId !== undefined
+          ? reapHost(host, job.ctx, options)
+          : binding.then((prepared) => reapHost(host, job.ctx, { prepared: prepared.get(host.hostId) }));
+      if (--untaken === 0) allTaken();
+      return outcomes[i];
+    };
+    // The slot is held until the host's reapHost settles; its outcome is read from `outcomes`.
+    for (const i of jobs.keys()) limit(async () => take(i)).catch(() => undefined);
+    const cutOffTimer = setTimeout(
+      () => {
+        for (const i of jobs.keys()) void take(i, { notReached: true });
+      },
+      Math.max(0, workDeadline - MIN_CALL_MS - now()),
+    );
+    let results: HostOutcome[];
+    try {
+      await everyHostTaken;
+      results = await Promise.all(outcomes);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(cutOffTimer);
+    }
+    await writeShardItem(shard, results, log);
+
+    const finishedMs = now();
+    const result = summarize(shard, results, startedMs, finishedMs);
+    logSummary(log, result);
+    // After every report is written: neither can delay a report or fail the run.
+    if (deps.metrics) {
+      try {
+        deps.metrics.write(emfLine(result, { stage: deps.metrics.stage, timestamp: finishedMs }));
+      } catch (error) {
+        log.warn({ error: describe(error) }, 'could not write the run metrics');
+      }
+    }
+    if (deps.alerter) await deps.alerter.afterRun(result, shard.deadlineAt).catch((error: unknown) => log.warn({ error: describe(error) }, 'alerts failed'));
+    return result;
+  }
+
+  /**
+   * The shard item: every host's outcome, quiet ones only here (one write for all of them). Written
+   * once per run and shard; a second delivery's is refused and its quiet outcomes not counted.
+   */
+  async function writeShardItem(shard: ShardRequest, results: HostOutcome[], log: Logger): Promise<void> {
+    const quiet: Record<string, string> = {};
+    const eventful: Record<string, ReportStatus> = {};
+    for (const o of results) {
+      if (o.quiet !== undefined) quiet[o.hostId] = o.quiet;
+      else eventful[o.hostId] = o.status;
+    }
+    const item: ShardItem = {
+      runId: shard.runId,
+      part: shardPart(shard.shard),
+      trigger: shard.trigger,
+      startedAt: shard.startedAt,
+      finishedAt: new Date(now()).toISOString(),
+      dryRun: shard.dryRun,
+      force: shard.force,
+      runHosts: shard.runHosts,
+      shard: shard.shard,
+      shards: shard.shards,
+      quiet,
+      eventful,
+      expiresAt: Math.floor(now() / 1000) + Math.round((deps.reportTtlDays ?? 90) * 86_400),
+    };
+    const quietOutcomes = results.filter((o) => o.quiet !== undefined);
+    try {
+      const written = await deps.store.runs.putShard(item, { deadlineAt: shard.deadlineAt - SHARD_WRITE_MARGIN_MS });
+      for (const o of quietOutcomes) {
+        if (written) o.reportWritten = true;
+        else o.duplicate = true;
+      }
+      if (!written) log.warn({ quiet: quietOutcomes.length }, 'duplicate delivery: this shard of the run was recorded by another delivery; its quiet outcomes here are not counted');
+    } catch (error) {
+      // Nothing is lost: the whole item goes to the log, from which it can be written by hand.
+      log.error({ err: error, shardItem: item }, 'REPORT NOT STORED: could not write the shard item; every host outcome of the shard is in this line');
+    }
+  }
+
+  function summarize(shard: Pick<ShardRequest, 'runId' | 'trigger' | 'startedAt' | 'dryRun' | 'force' | 'shards'>, results: HostOutcome[], startedMs: number, finishedMs: number, skipped: SkippedHost[] = []): RunResult {
+    const statuses: Partial<Record<ReportStatus, number>> = {};
+    for (const o of results) if (!o.duplicate) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+    return {
+      runId: shard.runId,
+      trigger: shard.trigger,
+      startedAt: shard.startedAt,
+      finishedAt: new Date(finishedMs).toISOString(),
+      durationMs: finishedMs - startedMs,
+      dryRun: shard.dryRun,
+      force: shard.force,
+      hosts: results,
+      skipped,
+      statuses,
+      duplicates: results.filter((o) => o.duplicate).map((o) => o.hostId),
+      shards: shard.shards,
+    };
+  }
+
   return {
+    runShard,
+
     async run(request) {
       const force = request.force ?? false;
       if (force && request.trigger !== 'api') throw new ForceNotAllowedError('force lifts the guards on explicit on-demand runs only (S4)');
@@ -189,115 +399,75 @@ export function createReaper(deps: ReaperDeps): Reaper {
       const runId = request.runId ?? randomUUID();
       const dryRun = request.dryRun ?? false;
       const startedMs = now();
+      const startedAt = request.startedAt ?? new Date(startedMs).toISOString();
       const log = deps.logger.child({ runId, trigger: request.trigger });
-      const workDeadline = request.deadlineAt - deps.settings.reportMarginMs;
 
       const { selected, skipped, broken, all } = await selectHosts(request.hosts);
-
-      let masterKey: string | Error;
-      try {
-        masterKey = await deps.masterKey();
-      } catch (error) {
-        masterKey = error instanceof Error ? error : new Error(describe(error));
-      }
-
-      const abort = new AbortController();
-      // Every host in flight (and every host waiting for the fleet budget) listens for the deadline.
-      setMaxListeners(0, abort.signal);
-      const timer = setTimeout(() => abort.abort(new Error('run deadline')), Math.max(0, workDeadline - now()));
-      const ctx: RunContext = {
+      const plans = planShards(selected, broken, { maxHosts: deps.settings.shardHosts ?? DEFAULT_SHARD_HOSTS, maxBytes: MAX_SHARD_EVENT_BYTES });
+      const runHosts = selected.length + broken.length;
+      // The header names the run's start, so a report is found by run and host without an index.
+      await deps.store.runs
+        .putHeader({ runId, part: 'run', trigger: request.trigger, startedAt, dryRun, force, runHosts, shards: plans.length, expiresAt: Math.floor(startedMs / 1000) + Math.round((deps.reportTtlDays ?? 90) * 86_400) })
+        .catch((error: unknown) => log.warn({ err: error }, 'could not write the run header; the run goes on (its reports are still found through its shard items)'));
+      // Nothing is removed on a dry run; a forced run has its guards lifted for the hosts it names.
+      const fleetBudget = dryRun || force ? undefined : deps.settings.fleetMaxReap;
+      const shards: ShardRequest[] = plans.map((plan, shard) => ({
         runId,
+        startedAt,
         trigger: request.trigger,
-        startedAt: request.startedAt ?? new Date(startedMs).toISOString(),
         dryRun,
         force,
-        runHosts: selected.length + broken.length,
-        workDeadline,
+        now: request.now ?? false,
+        shard,
+        shards: plans.length,
+        runHosts,
+        fleetBudget: fleetBudget === undefined ? undefined : budgetShare(fleetBudget, plan.hosts.length + plan.broken.length, runHosts),
+        hosts: plan.hosts,
+        broken: plan.broken,
         deadlineAt: request.deadlineAt,
-        signal: abort.signal,
-        masterKey,
-        quarantineSeconds: request.now ? 0 : deps.settings.quarantineSeconds,
-        // Nothing is removed on a dry run; a forced run has its guards lifted for the hosts it names.
-        budget: dryRun || force ? undefined : new FleetBudget(deps.settings.fleetMaxReap),
-      };
-      // S10: the run's unpinned hosts are identified together and pinned (or refused) before any
-      // of them gets a command, so two unpinned hosts on one engine are seen together. Pinned
-      // hosts do not wait for this: a hung unpinned agent must not hold up the fleet (S8).
-      const unpinned = selected.filter((h) => h.engineId === undefined);
-      const binding: Promise<Map<string, Prepared>> =
-        typeof masterKey === 'string' && unpinned.length > 0 ? bindUnpinned(unpinned, all, ctx, masterKey) : Promise.resolve(new Map<string, Prepared>());
-      const limit = pLimit(deps.settings.hostConcurrency);
-      const jobs = [
-        ...selected.map((host) => ({ host, ctx })),
-        ...broken.map(({ hostId, problem }) => ({ host: brokenHost(hostId), ctx: { ...ctx, masterKey: new Error(`host item is invalid (${problem})`) } })),
-      ];
-      // Each host is taken once: by its slot in the limiter, or by the cut-off, whichever comes
-      // first. The cut-off comes when no agent call may start any more (host-reap's MIN_CALL_MS):
-      // the hosts still queued then write their `timeout` reports at once, not slot by slot, and
-      // their queued slots, when they come, find them taken and return at once.
-      const outcomes = new Array<Promise<HostOutcome>>(jobs.length);
-      let untaken = jobs.length;
-      let allTaken: () => void = () => undefined;
-      const everyHostTaken = new Promise<void>((resolve) => (allTaken = resolve));
-      if (untaken === 0) allTaken();
-      const take = (i: number, options?: { notReached: true }) => {
-        const job = jobs[i];
-        if (job === undefined || outcomes[i] !== undefined) return undefined;
-        const { host } = job;
-        outcomes[i] =
-          options?.notReached || host.engineId !== undefined
-            ? reapHost(host, job.ctx, options)
-            : binding.then((prepared) => reapHost(host, job.ctx, { prepared: prepared.get(host.hostId) }));
-        if (--untaken === 0) allTaken();
-        return outcomes[i];
-      };
-      // The slot is held until the host's reapHost settles; its outcome is read from `outcomes`.
-      for (const i of jobs.keys()) limit(async () => take(i)).catch(() => undefined);
-      const cutOffTimer = setTimeout(
-        () => {
-          for (const i of jobs.keys()) void take(i, { notReached: true });
-        },
-        Math.max(0, workDeadline - MIN_CALL_MS - now()),
-      );
-      let results: HostOutcome[];
-      try {
-        await everyHostTaken;
-        results = await Promise.all(outcomes);
-      } finally {
-        clearTimeout(timer);
-        clearTimeout(cutOffTimer);
+      }));
+
+      const dispatch = deps.dispatch;
+      if (dispatch !== undefined) {
+        // Each shard to its own worker; a shard that cannot be sent is reported here, host by host.
+        const sending = pLimit(SHARD_DISPATCH_CONCURRENCY);
+        const failed = await Promise.all(
+          shards.map((s) =>
+            sending(async () => {
+              try {
+                await dispatch(s);
+                return undefined;
+              } catch (error) {
+                return { ...s, notDispatched: `shard ${s.shard + 1} of ${s.shards} could not be sent to a worker, nothing was sent: ${describe(error)}` };
+              }
+            }),
+          ),
+        );
+        const undelivered = failed.filter((s) => s !== undefined);
+        const results = (await Promise.all(undelivered.map((s) => runShard(s)))).flatMap((r) => r.hosts);
+        const finishedMs = now();
+        log.info({ hosts: runHosts, shards: shards.length, undelivered: undelivered.length, durationMs: finishedMs - startedMs }, 'reap run dispatched');
+        return { ...summarize({ runId, trigger: request.trigger, startedAt, dryRun, force, shards: shards.length }, results, startedMs, finishedMs, skipped), dispatched: true };
       }
 
+      // Locally the same shards run in this process, a few at a time (each has its own host limit).
+      const running = pLimit(LOCAL_SHARD_CONCURRENCY);
+      const results = (await Promise.all(shards.map((s, i) => running(() => runShard({ ...s, ...(i === 0 ? { all } : {}) }))))).flatMap((r) => r.hosts);
       const finishedMs = now();
-      const statuses: Partial<Record<ReportStatus, number>> = {};
-      for (const o of results) if (!o.duplicate) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
-      const result: RunResult = {
-        runId,
-        trigger: request.trigger,
-        startedAt: ctx.startedAt,
-        finishedAt: new Date(finishedMs).toISOString(),
-        durationMs: finishedMs - startedMs,
-        dryRun,
-        force,
-        hosts: results,
-        skipped,
-        statuses,
-        duplicates: results.filter((o) => o.duplicate).map((o) => o.hostId),
-      };
-      logSummary(log, result);
-      // After every report is written: neither can delay a report or fail the run.
-      if (deps.metrics) {
-        try {
-          deps.metrics.write(emfLine(result, { stage: deps.metrics.stage, timestamp: finishedMs }));
-        } catch (error) {
-          log.warn({ error: describe(error) }, 'could not write the run metrics');
-        }
-      }
-      if (deps.alerter) await deps.alerter.afterRun(result, request.deadlineAt).catch((error: unknown) => log.warn({ error: describe(error) }, 'alerts failed'));
+      const result = summarize({ runId, trigger: request.trigger, startedAt, dryRun, force, shards: shards.length }, results, startedMs, finishedMs, skipped);
+      if (shards.length !== 1) logSummary(log, result);
+      else if (skipped.length > 0) log.warn({ skipped }, 'requested hosts not reaped');
       return result;
     },
   };
 }
+
+/** Shards in flight at once when they run in this process. */
+const LOCAL_SHARD_CONCURRENCY = 4;
+/** Asynchronous invocations in flight at once while dispatching. */
+const SHARD_DISPATCH_CONCURRENCY = 16;
+/** Kept before the Lambda's end for the shard item's write. */
+const SHARD_WRITE_MARGIN_MS = 50;
 
 const QUIET: ReadonlySet<ReportStatus> = new Set(['ok', 'dry-run']);
 

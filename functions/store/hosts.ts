@@ -68,6 +68,8 @@ export interface HostStore {
    * a newer one (two overlapping runs). False when nothing was written.
    */
   recordLastReap(hostId: string, lastReap: LastReap): Promise<boolean>;
+  /** Sets `quarantineRecords` (S11: whether a run must read the host's quarantine); false when the host is gone. */
+  markQuarantine(hostId: string, hasRecords: boolean): Promise<boolean>;
 }
 
 export interface HostTables {
@@ -225,6 +227,25 @@ export function createHostStore(doc: DynamoDBDocumentClient, tables: HostTables,
       }
       listing.hosts.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
       return listing;
+    },
+
+    async markQuarantine(hostId, hasRecords) {
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { hostId },
+            UpdateExpression: 'SET #q = :q',
+            ConditionExpression: 'attribute_exists(#hostId)',
+            ExpressionAttributeNames: { '#hostId': 'hostId', '#q': 'quarantineRecords' },
+            ExpressionAttributeValues: { ':q': hasRecords },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailed(error)) return false;
+        throw error;
+      }
     },
 
     async recordLastReap(hostId, lastReap) {

@@ -14,7 +14,8 @@
  * the item's whole size: the projection bounds the transfer and the memory, not the cost.)
  */
 import { randomUUID } from 'node:crypto';
-import { PutCommand, paginateQuery, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ReapReport } from '../../lib/agent-contract.js';
 import { z } from 'zod';
 import { HostId, Instant, RunId } from '../../lib/ids.js';
@@ -26,7 +27,11 @@ import { isConditionalCheckFailed, isRetryableDynamoError } from './dynamo-error
 import { buildReportItem, recoveredFields, reportSortKey, type ReportInput } from './report-item.js';
 import { ReportItem, ReportSummary } from './schemas.js';
 import { MAX_REPORTS_PAGE } from './schemas.js';
-import { DAY_INDEX, RUN_INDEX } from './tables.js';
+import { DAY_INDEX } from './tables.js';
+import { hostEntries, missingReport, quietReport, type ShardItem } from './run-items.js';
+import type { RunStore } from './runs.js';
+
+type RunEntry = { shard: ShardItem } & ({ quiet: string } | { status: ReportItem['status'] });
 
 export const DEFAULT_REPORT_TTL_DAYS = 90;
 export { MAX_REPORTS_PAGE };
@@ -120,15 +125,12 @@ const summaryProjection = (): { ProjectionExpression: string; ExpressionAttribut
   ExpressionAttributeNames: Object.fromEntries(SUMMARY_ATTRIBUTES.map((name, i) => [`#s${i}`, name])),
 });
 
-const byHost = (a: { hostId: string; sk: string }, b: { hostId: string; sk: string }) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
 
-const RunProgressItem = z.object({ hostId: HostId, runHosts: z.number().int().min(0).optional() });
 const HostKey = z.strictObject({ hostId: HostId, sk: z.string().max(200) });
 const DayKey = z.strictObject({ hostId: HostId, sk: z.string().max(200), day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) });
 const HostCursor = z.strictObject({ h: HostKey });
 const DayCursor = z.strictObject({ d: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), k: DayKey.nullable() });
-const RunKey = z.strictObject({ runId: RunId, hostId: HostId, sk: z.string().max(200) });
-const RunCursor = z.strictObject({ r: RunKey });
+const RunCursor = z.strictObject({ r: z.strictObject({ runId: RunId, hostId: HostId }) });
 
 function instant(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -153,7 +155,7 @@ const previousDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`)
 export function createReportStore(
   doc: DynamoDBDocumentClient,
   table: string,
-  options: { ttlDays?: number; now?: () => number } = {},
+  options: { runs: RunStore; ttlDays?: number; now?: () => number },
 ): ReportStore {
   const now = options.now ?? Date.now;
   const ttlDays = options.ttlDays ?? DEFAULT_REPORT_TTL_DAYS;
@@ -229,21 +231,51 @@ export function createReportStore(
     return parsed.data;
   }
 
-  /** One Query page of the runId index, with only the attributes asked for. */
-  function queryRun(runId: string, extra: { projection: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }; limit?: number; startKey?: Record<string, unknown> | undefined; filterHostId?: string }) {
-    return doc.send(
-      new QueryCommand({
-        TableName: table,
-        IndexName: RUN_INDEX,
-        KeyConditionExpression: '#runId = :runId',
-        ...(extra.filterHostId === undefined ? {} : { FilterExpression: '#hostId = :hostId' }),
-        ProjectionExpression: extra.projection.ProjectionExpression,
-        ExpressionAttributeNames: { ...extra.projection.ExpressionAttributeNames, '#runId': 'runId', ...(extra.filterHostId === undefined ? {} : { '#hostId': 'hostId' }) },
-        ExpressionAttributeValues: { ':runId': runId, ...(extra.filterHostId === undefined ? {} : { ':hostId': extra.filterHostId }) },
-        ...(extra.limit === undefined ? {} : { Limit: extra.limit }),
-        ...(extra.startKey ? { ExclusiveStartKey: extra.startKey } : {}),
-      }),
-    );
+  /** Every host of a run with its one outcome (functions/store/run-items.ts hostEntries), in hostId order. */
+  async function runEntries(runId: string): Promise<{ entries: [string, RunEntry][]; runHosts: number | undefined }> {
+    const record = await options.runs.read(runId);
+    const entries = [...hostEntries(record.shards)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return { entries, runHosts: record.header?.runHosts ?? record.shards[0]?.runHosts };
+  }
+
+  /**
+   * The reports of these entries: quiet ones rebuilt from their entry, the others read by key
+   * (BatchGetItem, 100 keys a request; summaries only when asked). An eventful host whose item is
+   * missing (its write failed) is still listed, with its status and why nothing more is known.
+   */
+  async function fullReports(entries: readonly [string, RunEntry][], summaries: boolean): Promise<(ReportItem | ReportSummary)[]> {
+    const wanted = entries.flatMap(([hostId, e]) => ('status' in e ? [{ hostId, sk: reportSortKey(e.shard.startedAt, e.shard.runId) }] : []));
+    const found = new Map<string, ReportItem | ReportSummary>();
+    for (let i = 0; i < wanted.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = wanted.slice(i, i + 100);
+      for (let attempt = 0; keys !== undefined && keys.length > 0 && attempt < 8; attempt++) {
+        if (attempt > 0) await sleep(Math.min(50 * 2 ** attempt, 1000));
+        const projection = summaries ? summaryProjection() : undefined;
+        const out: BatchGetCommandOutput = await doc.send(
+          new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true, ...(projection ?? {}) } } }),
+        );
+        for (const raw of out.Responses?.[table] ?? []) {
+          const item = parseItem(summaries ? ReportSummary : ReportItem, raw, table, `${String(raw.hostId)}/${String(raw.sk)}`);
+          found.set(item.hostId, item);
+        }
+        keys = out.UnprocessedKeys?.[table]?.Keys;
+      }
+      if (keys !== undefined && keys.length > 0) throw new Error(`could not read ${keys.length} reports of a run: DynamoDB kept them unprocessed`);
+    }
+    return entries.map(([hostId, e]) => {
+      if ('quiet' in e) {
+        const rebuilt = quietReport(hostId, e.quiet, e.shard);
+        if (!summaries) return rebuilt;
+        const { containers: _containers, ...summary } = rebuilt;
+        return summary;
+      }
+      const item = found.get(hostId);
+      if (item !== undefined) return item;
+      const missing = missingReport(hostId, e.status, e.shard);
+      if (!summaries) return missing;
+      const { containers: _containers, ...summary } = missing;
+      return summary;
+    });
   }
 
   /** A host's report with this exact sort key, read consistently from the table (not the index). */
@@ -392,95 +424,53 @@ export function createReportStore(
 
     async reportsForRun(runId) {
       checkRunId(runId);
-      const items: ReportItem[] = [];
-      const pages = paginateQuery(
-        { client: doc },
-        { TableName: table, IndexName: RUN_INDEX, KeyConditionExpression: 'runId = :runId', ExpressionAttributeValues: { ':runId': runId } },
-      );
-      for await (const page of pages) {
-        for (const raw of page.Items ?? []) items.push(parseItem(ReportItem, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
-      }
-      return items.sort(byHost);
+      const { entries } = await runEntries(runId);
+      return fullReports(entries, false) as Promise<ReportItem[]>;
     },
 
     async runPage(runId, pageOptions = {}) {
       checkRunId(runId);
       const limit = Math.min(Math.max(Math.floor(pageOptions.limit ?? DEFAULT_RUN_PAGE), 1), MAX_REPORTS_PAGE);
-      let startKey: Record<string, unknown> | undefined;
+      let after: string | undefined;
       if (pageOptions.cursor !== undefined) {
         const decoded = decodeCursor(RunCursor, pageOptions.cursor);
         if (decoded.r.runId !== runId) throw invalidCursor();
-        startKey = decoded.r;
+        after = decoded.r.hostId;
       }
-      const items: ReportSummary[] = [];
-      // A Query page stops at 1 MB of items read (whole items, containers included), so a page of
-      // large reports takes several; read on until the page is full or the run has no more.
-      do {
-        const out = await queryRun(runId, { projection: summaryProjection(), limit: limit - items.length, startKey });
-        for (const raw of out.Items ?? []) items.push(parseItem(ReportSummary, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey !== undefined && items.length < limit);
-      const next = startKey === undefined ? undefined : RunKey.safeParse(startKey);
-      return { items: items.sort(byHost), ...(next?.success ? { cursor: encodeCursor({ r: next.data }) } : {}) };
+      const { entries } = await runEntries(runId);
+      const rest = after === undefined ? entries : entries.filter(([hostId]) => hostId > after);
+      const page = rest.slice(0, limit);
+      const items = (await fullReports(page, true)) as ReportSummary[];
+      const last = page[page.length - 1];
+      return { items, ...(rest.length > limit && last ? { cursor: encodeCursor({ r: { runId, hostId: last[0] } }) } : {}) };
     },
 
     async runSummaries(runId) {
       checkRunId(runId);
-      const items: ReportSummary[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await queryRun(runId, { projection: summaryProjection(), startKey });
-        for (const raw of out.Items ?? []) items.push(parseItem(ReportSummary, raw, `${table}/${RUN_INDEX}`, `${runId}/?`));
-        startKey = out.LastEvaluatedKey;
-      } while (startKey !== undefined);
-      return items.sort(byHost);
+      const { entries } = await runEntries(runId);
+      return (await fullReports(entries, true)) as ReportSummary[];
     },
 
     async runProgress(runId) {
       checkRunId(runId);
-      const hosts = new Set<string>();
-      let runHosts: number | undefined;
-      let startKey: Record<string, unknown> | undefined;
-      const projection = { ProjectionExpression: '#h, #rh', ExpressionAttributeNames: { '#h': 'hostId', '#rh': 'runHosts' } };
-      do {
-        const out = await queryRun(runId, { projection, startKey });
-        for (const raw of out.Items ?? []) {
-          const item = parseItem(RunProgressItem, raw, `${table}/${RUN_INDEX}`, `${runId}/?`);
-          hosts.add(item.hostId);
-          runHosts ??= item.runHosts;
-        }
-        startKey = out.LastEvaluatedKey;
-      } while (startKey !== undefined);
-      return { hosts: [...hosts].sort(), ...(runHosts === undefined ? {} : { runHosts }) };
+      const { entries, runHosts } = await runEntries(runId);
+      return { hosts: entries.map(([hostId]) => hostId), ...(runHosts === undefined ? {} : { runHosts }) };
     },
 
     async getReport(hostId, runId) {
       checkRunId(runId);
       const parsedHost = HostId.safeParse(hostId);
       if (!parsedHost.success) throw badRequest('validation_failed', `hostId ${parsedHost.error.issues[0]?.message ?? 'is invalid'}`);
-      // Fast path: the hosts of a run usually share its start, so one index entry's sort key is
-      // very likely this host's too; then the item is read from the table, consistently.
-      const keysOnly = { ProjectionExpression: '#h, #sk', ExpressionAttributeNames: { '#h': 'hostId', '#sk': 'sk' } };
-      const first = await queryRun(runId, { projection: keysOnly, limit: 1 });
-      const probe = first.Items?.[0];
-      const guess = probe === undefined ? undefined : RunKey.omit({ runId: true }).safeParse(probe);
-      if (guess === undefined) return undefined;
-      if (guess.success) {
-        const found = await readOne(hostId, guess.data.sk);
-        if (found !== undefined && found.runId === runId) return found;
+      // The run's header gives its start, so the full report is read by its key, consistently.
+      const header = await options.runs.getHeader(runId);
+      if (header !== undefined) {
+        const found = await readOne(hostId, reportSortKey(header.startedAt, runId));
+        if (found !== undefined) return found;
       }
-      // Otherwise look the host up in the run's index entries (keys only), newest report first.
-      let newest: string | undefined;
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const out = await queryRun(runId, { projection: keysOnly, filterHostId: hostId, startKey });
-        for (const raw of out.Items ?? []) {
-          const key = RunKey.omit({ runId: true }).safeParse(raw);
-          if (key.success && (newest === undefined || key.data.sk > newest)) newest = key.data.sk;
-        }
-        startKey = out.LastEvaluatedKey;
-      } while (startKey !== undefined);
-      return newest === undefined ? undefined : readOne(hostId, newest);
+      // A quiet outcome lives in its shard item only.
+      const { entries } = await runEntries(runId);
+      const entry = entries.find(([h]) => h === hostId);
+      return entry === undefined ? undefined : ((await fullReports([entry], false))[0] as ReportItem | undefined);
     },
 
     async listReports(listOptions = {}) {

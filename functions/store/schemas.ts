@@ -66,6 +66,14 @@ export const LastReap = z.object({
   outcome: z.literal('unknown').optional(),
   /** This host's reports whose outcome is still unknown (newest last; at most 10 written), for a later run to fill in. */
   unknownRuns: z.array(UnknownRun).optional(),
+  /**
+   * A quiet outcome (functions/store/run-items.ts isQuiet). Quiet runs after a quiet run do not
+   * rewrite lastReap (a write a host a minute is most of what a fleet would cost): then `at` and
+   * `runId` are those of the first run of the quiet spell, and the runs table has every later one.
+   */
+  quiet: z.boolean().optional(),
+  /** Failed runs in a row up to this one (alerts' failure streak); 0 or absent after a run that did not fail. */
+  failures: z.number().int().min(0).optional(),
 });
 export type LastReap = z.infer<typeof LastReap>;
 
@@ -87,6 +95,11 @@ export const HostItem = z.object({
   engineId: EngineId.optional(),
   /** When the control plane pinned it. */
   enginePinnedAt: Instant.optional(),
+  /**
+   * S11: false when the host is known to have no quarantine records, so a run skips reading them
+   * (a Query a host a minute). Set true before any record is written; absent: unknown, read them.
+   */
+  quarantineRecords: z.boolean().optional(),
   createdAt: Instant,
   updatedAt: Instant,
 });
@@ -207,6 +220,8 @@ export const ReportItem = z.object({
   /** What the report said before its outcome was recovered. */
   lostStatus: ReportStatus.optional(),
   lostError: z.string().optional(),
+  /** Rebuilt from a run's shard item (functions/store/run-items.ts): a quiet outcome, never stored as an item of its own. */
+  compact: z.literal(true).optional(),
 });
 export type ReportItem = z.infer<typeof ReportItem>;
 

@@ -19,23 +19,32 @@ export interface TableNames {
   engines: string;
   /** One item per quarantined container (S11), per host. */
   quarantine: string;
+  /** Per run: its header and one item per shard with every host's outcome (functions/store/run-items.ts). */
+  runs: string;
 }
 
-/** GSI over reports by run (GET /v1/reaps/:runId). */
-export const RUN_INDEX = 'runId-index';
 /**
  * GSI over reports by UTC day of the run's start (`day` = YYYY-MM-DD): the audit trail across all
- * hosts, newest first, without a Scan. One partition per day keeps writes spread (a fleet of
- * 1,000 hosts reaped every minute writes ~17 items/s, far below a partition's limit).
+ * hosts, newest first, without a Scan. Only full reports are items (quiet outcomes live in the
+ * runs table), so a day holds what happened, not every host every minute. It projects what a
+ * listing shows (a summary), never the per-container list: an index write costs by what it copies.
+ * (A run's reports need no index: the runs table names its hosts, and a report's key is known.)
  */
 export const DAY_INDEX = 'day-index';
+
+/** The attributes the day-index copies besides the keys: a report summary's (ReportSummary). */
+export const DAY_INDEX_ATTRIBUTES: readonly string[] = [
+  'runId', 'trigger', 'status', 'error', 'errorCode', 'engineId', 'clockOffsetMs', 'clockFlag', 'cap', 'startedAt', 'snapshotAt', 'finishedAt',
+  'durationMs', 'dryRun', 'force', 'maxReap', 'trackedSent', 'attempts', 'runHosts', 'agent', 'counts', 'containersTotal', 'truncated', 'expiresAt',
+  'outcome', 'recoveredAt', 'recoveredBy', 'lostStatus', 'lostError', 'compact',
+];
 
 /**
  * The TTL attribute of each table that has one (epoch seconds), as infra/dynamodb.yml declares it:
  * reports expire after the retention (REAPER_REPORT_TTL_DAYS), tracked items with a lease some
  * time after it ended (functions/store/tracked.ts).
  */
-export const ttlAttributes: Readonly<Partial<Record<keyof TableNames, string>>> = Object.freeze({ reports: 'expiresAt', tracked: 'expiresAt' });
+export const ttlAttributes: Readonly<Partial<Record<keyof TableNames, string>>> = Object.freeze({ reports: 'expiresAt', tracked: 'expiresAt', runs: 'expiresAt' });
 
 export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
   return {
@@ -44,10 +53,11 @@ export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
     reports: `${prefix}reports`,
     engines: `${prefix}engines`,
     quarantine: `${prefix}quarantine`,
+    runs: `${prefix}runs`,
   };
 }
 
-/** CreateTable inputs for the five tables, on-demand billing. */
+/** CreateTable inputs for the six tables, on-demand billing. */
 export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateTableCommandInput[] {
   const names = tableNames(prefix);
   return [
@@ -75,7 +85,6 @@ export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateT
       AttributeDefinitions: [
         { AttributeName: 'hostId', AttributeType: 'S' },
         { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'runId', AttributeType: 'S' },
         { AttributeName: 'day', AttributeType: 'S' },
       ],
       KeySchema: [
@@ -84,20 +93,12 @@ export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateT
       ],
       GlobalSecondaryIndexes: [
         {
-          IndexName: RUN_INDEX,
-          KeySchema: [
-            { AttributeName: 'runId', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-        {
           IndexName: DAY_INDEX,
           KeySchema: [
             { AttributeName: 'day', KeyType: 'HASH' },
             { AttributeName: 'sk', KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...DAY_INDEX_ATTRIBUTES] },
         },
       ],
     },
@@ -119,6 +120,19 @@ export function tableDefinitions(prefix: string = DEFAULT_TABLE_PREFIX): CreateT
       KeySchema: [
         { AttributeName: 'hostId', KeyType: 'HASH' },
         { AttributeName: 'dockerId', KeyType: 'RANGE' },
+      ],
+    },
+    {
+      // A run's header and shard items share its id: one Query reads the whole run.
+      TableName: names.runs,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'runId', AttributeType: 'S' },
+        { AttributeName: 'part', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'runId', KeyType: 'HASH' },
+        { AttributeName: 'part', KeyType: 'RANGE' },
       ],
     },
   ];

@@ -2,6 +2,7 @@
  * Bulk seeding of tracked items with BatchWriteItem (25 a request): a test fixture for hosts with
  * thousands of items. Items have the exact shape the store writes (TrackedItem).
  */
+import type { ReportStatus, Store } from '../../functions/store/index.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
@@ -30,4 +31,16 @@ export async function seedTracked(client: DynamoDBClient, table: string, items: 
 export function trackedItems(hostId: string, ids: string[], extra: Partial<TrackedItem> = {}): TrackedItem[] {
   const at = new Date().toISOString();
   return ids.map((containerId) => ({ hostId, containerId, createdAt: at, updatedAt: at, ...extra }));
+}
+
+/**
+ * Records a run as the reaper does around reports written directly with putReport: its header
+ * and one shard item naming each host's status (functions/store/run-items.ts), so the run views
+ * (reportsForRun, runPage, getReport) find them.
+ */
+export async function recordRun(store: Pick<Store, 'runs'>, runId: string, startedAt: string, statuses: Record<string, ReportStatus>, trigger: 'schedule' | 'api' = 'schedule'): Promise<void> {
+  const hosts = Object.keys(statuses).length;
+  const expiresAt = Math.floor(Date.parse(startedAt) / 1000) + 86_400;
+  await store.runs.putHeader({ runId, part: 'run', trigger, startedAt, dryRun: false, force: false, runHosts: hosts, shards: 1, expiresAt });
+  await store.runs.putShard({ runId, part: 'shard#00000', trigger, startedAt, finishedAt: startedAt, dryRun: false, force: false, runHosts: hosts, shard: 0, shards: 1, quiet: {}, eventful: statuses, expiresAt });
 }

@@ -35,7 +35,7 @@ let hook: Server;
 let hookUrl: string;
 
 function reaper(options: { streak?: number; metrics?: string[] } = {}) {
-  const alerter = createAlerter({ settings: { webhookUrl: hookUrl, failureStreak: options.streak ?? 3 }, logger: log.logger, store });
+  const alerter = createAlerter({ settings: { webhookUrl: hookUrl, failureStreak: options.streak ?? 3 }, logger: log.logger });
   return createReaper({
     store,
     masterKey: staticMasterKey(MASTER),

@@ -269,7 +269,11 @@ describe('control plane fan-out over real agents', () => {
 
     expect(injected.failures).toBeGreaterThan(1); // retried before giving up
     expect(Object.fromEntries(result.hosts.map((h) => [h.hostId, h.reportWritten]))).toEqual({ [H.a]: true, [H.b]: false });
-    expect(Object.keys(byHost(await store.reports.reportsForRun(runId)))).toEqual([H.a]);
+    // The run still lists B (its shard item has its status), and says its full report was not stored.
+    const listed = byHost(await store.reports.reportsForRun(runId));
+    expect(Object.keys(listed)).toEqual([H.a, H.b]);
+    expect(listed[H.b]).toMatchObject({ status: 'ok', counts: null, containers: [], compact: true });
+    expect(listed[H.b]!.error).toMatch(/REPORT NOT STORED/);
     type Logged = { msg: string; report?: { runId: string; hostId: string; status: string; agentReport?: { counts: unknown; containers: { clawboxId: string }[] } } };
     const line = reaperLog.lines.map((l) => JSON.parse(l) as Logged).find((l) => l.msg.startsWith('REPORT NOT STORED') && l.report?.runId === runId);
     // Everything the stored item would have held: the agent's counts and its per-container list.

@@ -8,7 +8,7 @@ import { AppError } from '../../lib/errors.js';
 import { createStore, DEFAULT_REPORT_TTL_DAYS, type ReportInput, type Store } from '../../functions/store/index.js';
 import { createRegistryClient } from '../../functions/store/registry-client.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
-import { seedTracked, trackedItems } from '../helpers/seed.js';
+import { recordRun, seedTracked, trackedItems } from '../helpers/seed.js';
 import { injectFailures, recordCalls, sdkError } from '../helpers/sdk-middleware.js';
 
 let dynamo: TestDynamo;
@@ -187,6 +187,7 @@ describe('reports', () => {
     const report = agentReport('h-cap', 'run-cap-0001', containers);
     report.counts = { ...report.counts, removed: 1499, failed: 1 };
     const item = await store.reports.putReport(reportInput('h-cap', 'run-cap-0001', '2026-11-27T10:00:00.000Z', { agentReport: report, status: 'partial' }));
+    await recordRun(store, 'run-cap-0001', '2026-11-27T10:00:00.000Z', { 'h-cap': 'partial' });
     const [stored] = await store.reports.reportsForRun('run-cap-0001');
     expect(stored).toEqual(item);
     expect(stored!.truncated).toBe(true);
@@ -214,7 +215,8 @@ describe('reports', () => {
     const throttled = createStore({ client, prefix: dynamo.prefix, now });
     await throttled.reports.putReport(reportInput('h-throttle', 'run-throttle', '2026-11-27T10:00:00.000Z'));
     expect(state.failures).toBe(3);
-    expect(await store.reports.reportsForRun('run-throttle')).toHaveLength(1);
+    await recordRun(store, 'run-throttle', '2026-11-27T10:00:00.000Z', { 'h-throttle': 'ok' });
+    expect((await store.reports.reportsForRun('run-throttle')).map((r) => r.compact)).toEqual([undefined]);
     // A client error is not retried.
     const bad = dynamo.newClient();
     const badState = injectFailures(bad, (call) => call.command === 'PutItemCommand', () => sdkError('ValidationException', 400));

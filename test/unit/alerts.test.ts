@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertsForRun, createAlerter, scrub, SINK_ATTEMPTS } from '../../functions/reaper/alerts.js';
+import { alertsForRun, createAlerter, failureCount, scrub, SINK_ATTEMPTS } from '../../functions/reaper/alerts.js';
 import { emfLine } from '../../functions/reaper/metrics.js';
 import type { HostOutcome } from '../../functions/reaper/host-reap.js';
 import type { RunResult } from '../../functions/reaper/run.js';
@@ -20,6 +20,7 @@ const result = (hosts: HostOutcome[]): RunResult => ({
   skipped: [],
   statuses: {},
   duplicates: [],
+  shards: 1,
 });
 
 describe('alertsForRun', () => {
@@ -92,24 +93,35 @@ describe('createAlerter', () => {
     expect(published.map((m) => (JSON.parse(m) as { hostId: string }).hostId)).toEqual(['c']);
   });
 
+  it('the failure count runs on over failed runs and restarts after any other', () => {
+    const counts = (statuses: ReportStatus[]) => {
+      let previous: { status: ReportStatus; failures?: number } | undefined;
+      return statuses.map((status) => {
+        const failures = failureCount(previous, status);
+        previous = { status, failures };
+        return failures;
+      });
+    };
+    expect(counts(['error', 'unreachable', 'timeout', 'ok', 'refused', 'partial', 'capped', 'dry-run', 'error'])).toEqual([1, 2, 3, 0, 1, 2, 0, 0, 1]);
+    // A lastReap written before the count existed: one failure if it failed.
+    expect(failureCount({ status: 'error' }, 'timeout')).toBe(2);
+    expect(failureCount({ status: 'ok' }, 'timeout')).toBe(1);
+  });
+
   it('the streak alert fires on the Nth failure in a row only', async () => {
-    const history = (statuses: ReportStatus[]) => ({
-      reports: { listReports: () => Promise.resolve({ items: statuses.map((status, i) => ({ runId: i === 0 ? 'run-1' : `old-${i}`, status })) }) },
-    });
-    const kinds = async (statuses: ReportStatus[]) => {
+    const kinds = async (failureStreak: number | undefined) => {
       const alerter = createAlerter({
         settings: { topicArn: 'arn:aws:sns:us-east-1:123456789012:t', failureStreak: 3 },
         logger: capturingLogger('warn').logger,
-        store: history(statuses) as never,
         publish: () => Promise.resolve(),
       });
-      return (await alerter.afterRun(result([host('d', statuses[0]!)]), Date.now() + 10_000)).map((a) => a.kind);
+      return (await alerter.afterRun(result([host('d', 'error', failureStreak === undefined ? {} : { failureStreak })]), Date.now() + 10_000)).map((a) => a.kind);
     };
-    expect(await kinds(['error', 'unreachable'])).toEqual(['host-status']);
-    expect(await kinds(['error', 'ok', 'error'])).toEqual(['host-status']);
-    expect(await kinds(['error', 'timeout', 'unreachable'])).toEqual(['host-status', 'failure-streak']);
-    expect(await kinds(['error', 'timeout', 'unreachable', 'ok'])).toEqual(['host-status', 'failure-streak']);
-    expect(await kinds(['error', 'timeout', 'unreachable', 'error'])).toEqual(['host-status']);
+    expect(await kinds(2)).toEqual(['host-status']);
+    expect(await kinds(3)).toEqual(['host-status', 'failure-streak']);
+    expect(await kinds(4)).toEqual(['host-status']);
+    // lastReap not written (the run's deadline): the streak is not known, no streak alert.
+    expect(await kinds(undefined)).toEqual(['host-status']);
   });
 });
 

@@ -1,0 +1,73 @@
+/**
+ * Splitting a run's hosts into shards (pure; SPEC §10). Each shard is one worker's work: on AWS
+ * one asynchronous invocation of the worker function, locally one in-process call of the same
+ * code. Every host is in exactly one shard of a plan.
+ *
+ * - Unpinned hosts all go to the first shard (however many): S10 judges them together, so two new
+ *   records on one engine are both refused rather than the faster one winning.
+ * - A shard holds at most `maxHosts` hosts and at most `maxBytes` of host records as JSON (the
+ *   worker's event carries them: Lambda's asynchronous payload limit is 256 KB).
+ */
+import type { Host } from '../store/schemas.js';
+
+export interface BrokenHost {
+  hostId: string;
+  problem: string;
+}
+
+export interface ShardPlan {
+  hosts: Host[];
+  broken: BrokenHost[];
+}
+
+export interface ShardLimits {
+  maxHosts: number;
+  maxBytes: number;
+}
+
+/** Lambda accepts 256 KB for an asynchronous invocation; the rest of the event needs a few. */
+export const MAX_SHARD_EVENT_BYTES = 240_000;
+
+export function planShards(hosts: readonly Host[], broken: readonly BrokenHost[], limits: ShardLimits): ShardPlan[] {
+  const maxHosts = Math.max(1, Math.floor(limits.maxHosts));
+  const shards: ShardPlan[] = [];
+  let current: ShardPlan = { hosts: [], broken: [] };
+  let bytes = 0;
+  let count = 0;
+  const close = () => {
+    if (count > 0) shards.push(current);
+    current = { hosts: [], broken: [] };
+    bytes = 0;
+    count = 0;
+  };
+  const unpinned = hosts.filter((h) => h.engineId === undefined);
+  const pinned = hosts.filter((h) => h.engineId !== undefined);
+  // The unpinned hosts stay together whatever the limits (there are few: new hosts).
+  for (const host of unpinned) {
+    current.hosts.push(host);
+    bytes += size(host);
+    count++;
+  }
+  if (count > 0) close();
+  const add = (weight: number, put: () => void) => {
+    if (count > 0 && (count >= maxHosts || bytes + weight > limits.maxBytes)) close();
+    put();
+    bytes += weight;
+    count++;
+  };
+  for (const host of pinned) add(size(host), () => current.hosts.push(host));
+  for (const item of broken) add(size(item), () => current.broken.push(item));
+  close();
+  return shards;
+}
+
+const size = (value: unknown) => Buffer.byteLength(JSON.stringify(value)) + 1;
+
+/**
+ * A shard's part of the run's fleet budget (S4), proportional to its hosts and rounded down, so
+ * the shards together never grant more than the budget, whichever of them run at once.
+ */
+export function budgetShare(total: number, shardHosts: number, runHosts: number): number {
+  if (runHosts <= 0 || shardHosts >= runHosts) return total;
+  return Math.floor((total * shardHosts) / runHosts);
+}
