@@ -4,6 +4,7 @@
  *   `dynamo`: an in-memory dynalite on 127.0.0.1.
  * Prints `READY <url>` once listening; stops on SIGTERM.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -12,6 +13,9 @@ import { z } from 'zod';
 import { issueAnchor } from '../agent/anchor.js';
 import { ReapRequest, type Identity, type ReapReport } from '../lib/agent-contract.js';
 import { ANSWER_SIGNATURE_HEADER, CONTENT_HASH_HEADER, decodeKey, deriveHostKey, EMPTY_BODY_SHA256, sha256Hex, SIGNATURE_HEADER, signAnswer, TIMESTAMP_HEADER, verifySignature } from '../lib/signing.js';
+
+/** A stable hash: which hosts have an orphan in a run is the same on every delivery of it. */
+const hashOf = (text: string) => createHash('sha256').update(text).digest().readUInt32BE(0);
 
 export const AgentStats = z.strictObject({ requests: z.number(), signatureFailures: z.number() });
 
@@ -25,7 +29,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
  * Every host's agent behind one server; answers only correctly signed, contract-valid commands,
  * and signs its answers as a real agent does (SPEC §4), or the control plane refuses them.
  */
-function virtualAgents(masterKey: string, latency: [number, number]): Server {
+function virtualAgents(masterKey: string, latency: [number, number], orphanShare: number): Server {
   const keys = new Map<string, Buffer>();
   const stats: z.infer<typeof AgentStats> = { requests: 0, signatureFailures: 0 };
   return createServer((req, res) => {
@@ -66,8 +70,26 @@ function virtualAgents(masterKey: string, latency: [number, number]): Server {
       await sleep(latency[0] + Math.random() * (latency[1] - latency[0]));
       const finished = Date.now();
       const request = parsed.data;
-      // One orphan per host, removed at once (the pessimistic steady state: every host removes one
-      // every tick); the fleet budget is honoured as the real agent does (agent/guards.ts).
+      // A share of the hosts (FANOUT_ORPHAN_SHARE, default all: the pessimistic steady state) has
+      // one orphan, removed at once; the others are quiet. The fleet budget is honoured as the real
+      // agent does (agent/guards.ts).
+      const hasOrphan = orphanShare >= 1 || (hashOf(`${request.runId}/${hostId}`) % 10_000) / 10_000 < orphanShare;
+      if (!hasOrphan) {
+        reply(200, {
+          runId: request.runId,
+          hostId,
+          engineId: `engine-${hostId}`,
+          clockOffsetMs: 0,
+          status: request.dryRun ? 'dry-run' : 'ok',
+          startedAt: new Date(started).toISOString(),
+          finishedAt: new Date(finished).toISOString(),
+          durationMs: finished - started,
+          dryRun: request.dryRun,
+          counts: { labelled: request.tracked.length, tracked: request.tracked.length, orphans: 0, young: 0, stopped: 0, removed: 0, vanished: 0, failed: 0, ...(request.quarantineSeconds === undefined ? {} : { quarantined: 0, restored: 0 }) },
+          containers: [],
+        } satisfies ReapReport);
+        return;
+      }
       const capped = !request.dryRun && request.fleetBudget !== undefined && request.fleetBudget < 1;
       const report: ReapReport = {
         runId: request.runId,
@@ -92,7 +114,7 @@ async function main(role: string | undefined): Promise<void> {
   let server: Server;
   if (role === 'agents') {
     const latency = (process.env.FANOUT_LATENCY ?? '20,80').split(',').map(Number);
-    server = virtualAgents(process.env.FANOUT_MASTER_KEY ?? '', [latency[0] ?? 20, latency[1] ?? 80]);
+    server = virtualAgents(process.env.FANOUT_MASTER_KEY ?? '', [latency[0] ?? 20, latency[1] ?? 80], Number(process.env.FANOUT_ORPHAN_SHARE ?? '1'));
   } else if (role === 'dynamo') {
     const dynalite: (options: { createTableMs: number }) => Server = createRequire(import.meta.url)('dynalite');
     server = dynalite({ createTableMs: 0 });

@@ -1,5 +1,6 @@
 /**
- * Fan-out benchmark: one reap run over 1,000 simulated hosts, 50 tracked items each in dynalite.
+ * Fan-out benchmark: one reap run over 1,000 (or --hosts N) simulated hosts, 50 tracked items each
+ * in dynalite, planned and sharded as on AWS (the shards run in this process, as locally).
  * One node process (a child, like a remote fleet) serves every host's agent on 127.0.0.1 (path
  * /h/<hostId>/v1/reap): it verifies each host's signature with that host's derived key, validates
  * the body against the contract, waits a realistic 20-80 ms, and answers a contract-valid report.
@@ -7,6 +8,10 @@
  * reaper's own: the real createReaper, agent client, store and p-limit fan-out. Goal: wall ≤ 10 s.
  *
  *   npx tsx bench/fanout.ts [--hosts 1000] [--tracked 50] [--concurrency 32] [--latency 20,80]
+ *                           [--orphan-share 1] [--shard-hosts 200]
+ *
+ * --orphan-share: the share of hosts that have an orphan each run (default 1: every host removes
+ * one, the pessimistic case); the others are quiet (SPEC §10's compact outcomes).
  *
  * Prints JSON. `runFanoutBench` is exported for bench/run.ts.
  */
@@ -32,6 +37,10 @@ export interface FanoutBenchOptions {
   latencyMs?: [number, number];
   /** REAPER_FLEET_MAX_REAP for the runs (default the reaper's). */
   fleetMaxReap?: number;
+  /** Share of hosts with an orphan per run; default 1. */
+  orphanShare?: number;
+  /** Hosts per shard (REAPER_SHARD_HOSTS). */
+  shardHosts?: number;
 }
 
 export interface FanoutBenchResult {
@@ -45,6 +54,12 @@ export interface FanoutBenchResult {
   wallMs: number;
   /** CPU time this process (the reaper) spent during the run. */
   reaperCpuMs: number;
+  /** reaperCpuMs / hosts. */
+  cpuPerHostMs: number;
+  orphanShare: number;
+  shards: number;
+  /** DynamoDB requests of the steady-state run, by command, per host. */
+  dynamoCallsPerHost: Record<string, number>;
   /** Per host: snapshot + registry read + signed call + answer (report write excluded). */
   perHostMs: { p50: number; p99: number; max: number };
   statuses: Record<string, number>;
@@ -97,7 +112,7 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
   const masterKey = randomBytes(32).toString('hex');
   const [dynamoChild, agents] = await Promise.all([
     startChild('dynamo', {}),
-    startChild('agents', { FANOUT_MASTER_KEY: masterKey, FANOUT_LATENCY: latency.join(',') }),
+    startChild('agents', { FANOUT_MASTER_KEY: masterKey, FANOUT_LATENCY: latency.join(','), FANOUT_ORPHAN_SHARE: String(options.orphanShare ?? 1) }),
   ]);
   const client = dynamoClient(dynamoChild.url);
   try {
@@ -117,20 +132,48 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
       store,
       masterKey: staticMasterKey(masterKey),
       logger: silentLogger(),
-      settings: { ...DEFAULT_REAP_SETTINGS, hostConcurrency: concurrency, ...(options.fleetMaxReap === undefined ? {} : { fleetMaxReap: options.fleetMaxReap }) },
+      settings: {
+        ...DEFAULT_REAP_SETTINGS,
+        hostConcurrency: concurrency,
+        ...(options.fleetMaxReap === undefined ? {} : { fleetMaxReap: options.fleetMaxReap }),
+        ...(options.shardHosts === undefined ? {} : { shardHosts: options.shardHosts }),
+      },
     });
     // First contact pins every host to its engine (S10): measured apart from the steady state.
     const firstT0 = performance.now();
     const first = await reaper.run({ runId: `bench-first-${randomUUID()}`, trigger: 'schedule', deadlineAt: Date.now() + 300_000 });
     const firstContactWallMs = Math.round(performance.now() - firstT0);
     if ((first.statuses.ok ?? 0) !== hostCount) throw new Error(`first-contact run: ${JSON.stringify(first.statuses)}`);
+    // A second warm-up: the first run after pinning writes each host's first quiet lastReap.
+    await reaper.run({ runId: `bench-warm-${randomUUID()}`, trigger: 'schedule', deadlineAt: Date.now() + 300_000 });
+    const calls = new Map<string, number>();
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        calls.set(context.commandName ?? '?', (calls.get(context.commandName ?? '?') ?? 0) + 1);
+        return next(args);
+      },
+      { step: 'initialize', name: 'benchCallCounter' },
+    );
     const runId = `bench-${randomUUID()}`;
+    // FANOUT_PROFILE=file.cpuprofile: a CPU profile of the steady-state run only (where its CPU goes).
+    const profiler = process.env.FANOUT_PROFILE ? new (await import('node:inspector/promises')).Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const result = await reaper.run({ runId, trigger: 'schedule', deadlineAt: Date.now() + 300_000 });
     const wallMs = Math.round(performance.now() - t0);
     const cpu = process.cpuUsage(cpu0);
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      (await import('node:fs')).writeFileSync(process.env.FANOUT_PROFILE ?? '', JSON.stringify(profile));
+      profiler.disconnect();
+    }
 
+    const dynamoCallsPerHost = Object.fromEntries([...calls].map(([name, n]) => [name.replace(/Command$/, ''), Math.round((n / hostCount) * 1000) / 1000]));
     const durations = result.hosts.map((h) => h.durationMs).sort((a, b) => a - b);
     const reportsStored = (await store.reports.reportsForRun(runId)).length;
     const stats = AgentStats.parse(await (await fetch(`${agents.url}/stats`)).json());
@@ -144,6 +187,10 @@ export async function runFanoutBench(options: FanoutBenchOptions = {}): Promise<
       firstContactWallMs,
       wallMs,
       reaperCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      cpuPerHostMs: Math.round(((cpu.user + cpu.system) / 1000 / hostCount) * 1000) / 1000,
+      orphanShare: options.orphanShare ?? 1,
+      shards: result.shards,
+      dynamoCallsPerHost,
       perHostMs: { p50: percentile(durations, 50), p99: percentile(durations, 99), max: durations[durations.length - 1] ?? 0 },
       statuses,
       reportsStored,
@@ -173,6 +220,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     ...(flag('--tracked') ? { trackedPerHost: flag('--tracked') } : {}),
     ...(flag('--concurrency') ? { concurrency: flag('--concurrency') } : {}),
     ...(flag('--fleet-max-reap') ? { fleetMaxReap: flag('--fleet-max-reap') } : {}),
+    ...(flag('--orphan-share') !== undefined ? { orphanShare: flag('--orphan-share') } : {}),
+    ...(flag('--shard-hosts') ? { shardHosts: flag('--shard-hosts') } : {}),
     ...(latencyFlag ? { latencyMs: latencyFlag } : {}),
   });
   console.log(JSON.stringify(result, null, 2));

@@ -35,8 +35,35 @@ export class AgentCallError extends Error {
 /** The largest answer read from an agent: a broken or hostile agent must not exhaust the caller's memory (S8). */
 export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
-class AnswerTooLargeError extends Error {
+export class AnswerTooLargeError extends Error {
   override name = 'AnswerTooLargeError';
+}
+
+/** One HTTP exchange with an agent, as the client needs it (lib/agent-transport.ts sends it over undici's request API). */
+export type AgentHttp = (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<AgentHttpAnswer>;
+
+export interface AgentHttpAnswer {
+  status: number;
+  header(name: string): string | null;
+  /** The body's bytes, refusing more than `maxBytes` (AnswerTooLargeError). */
+  read(maxBytes: number): Promise<Buffer>;
+  /** Drops the body unread. */
+  discard(): Promise<void>;
+}
+
+/** An AgentHttp over a fetch (the global one, or a test's); redirects are never followed. */
+export function httpOverFetch(doFetch: typeof fetch): AgentHttp {
+  return async (url, init) => {
+    const response = await doFetch(url, { ...init, redirect: 'manual' });
+    return {
+      status: response.status,
+      header: (name) => response.headers.get(name),
+      read: (maxBytes) => readCapped(response, maxBytes),
+      discard: async () => {
+        await response.body?.cancel().catch(() => undefined);
+      },
+    };
+  };
 }
 
 /** The body's bytes, refusing more than `maxBytes`. */
@@ -66,10 +93,10 @@ export const BAD_ANSWER_SIGNATURE = 'bad_answer_signature';
  * 401 is never signed, so a wrong host key or a clock far off shows here too, said in the
  * message), so what the answer claims is named but not believed.
  */
-function badAnswerSignature(base: string, response: Response, body: Buffer): AgentCallError {
-  const present = response.headers.get(ANSWER_SIGNATURE_HEADER) !== null;
+function badAnswerSignature(base: string, response: AgentHttpAnswer, body: Buffer): AgentCallError {
+  const present = response.header(ANSWER_SIGNATURE_HEADER) !== null;
   let claim = '';
-  if (!response.ok) {
+  if (!isOk(response.status)) {
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8'));
@@ -92,9 +119,9 @@ function badAnswerSignature(base: string, response: Response, body: Buffer): Age
 }
 
 /** A 3xx is a bad answer, never followed (SPEC §4); the message names where it pointed (origin and path only). */
-async function redirectRefused(base: string, response: Response): Promise<AgentCallError> {
-  await response.body?.cancel().catch(() => undefined);
-  const location = response.headers.get('location');
+async function redirectRefused(base: string, response: AgentHttpAnswer): Promise<AgentCallError> {
+  await response.discard();
+  const location = response.header('location');
   const target = location !== null && URL.canParse(location, base) ? new URL(location, base) : undefined;
   const where = target ? ` to ${`${target.origin}${target.pathname}`.slice(0, 200)}` : '';
   return new AgentCallError('bad-answer', `agent at ${base} answered HTTP ${response.status}, a redirect${where}: not followed, the command goes only to the registered URL`, response.status, 'agent_redirect');
@@ -105,21 +132,25 @@ export interface AgentClientOptions {
   hostKey: Buffer;
   /** Default MAX_ANSWER_BYTES. */
   maxAnswerBytes?: number;
+  /** How requests are sent; default `http` over `fetch` (default the global fetch). */
+  http?: AgentHttp;
   fetch?: typeof fetch;
   now?: () => number;
 }
 
+const isOk = (status: number) => status >= 200 && status < 300;
+
 export function createAgentClient(options: AgentClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
-  const doFetch = options.fetch ?? fetch;
+  const send = options.http ?? httpOverFetch(options.fetch ?? fetch);
 
   async function call<S extends z.ZodType>(method: string, path: string, schema: S, body: string, signal?: AbortSignal): Promise<z.infer<S>> {
     const headers: Record<string, string> = signedHeaders(options.hostKey, { method, path, body }, options.now?.());
     if (body) headers['content-type'] = 'application/json';
-    let response: Response;
+    let response: AgentHttpAnswer;
     try {
       // SPEC §4: never follow a redirect; the signed command goes only to the registered URL.
-      response = await doFetch(base + path, { method, headers, redirect: 'manual', ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
+      response = await send(base + path, { method, headers, ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
     } catch (error) {
       if (signal?.aborted) throw new AgentCallError('timeout', `agent at ${base} did not answer in time`, undefined, undefined, { cause: error });
       const tls = tlsFailureOf(error); // SPEC §4: a TLS failure is said plainly and not retried
@@ -129,14 +160,14 @@ export function createAgentClient(options: AgentClientOptions) {
     if (response.status >= 300 && response.status < 400) throw await redirectRefused(base, response);
     let bytes: Buffer;
     try {
-      bytes = await readCapped(response, options.maxAnswerBytes ?? MAX_ANSWER_BYTES);
+      bytes = await response.read(options.maxAnswerBytes ?? MAX_ANSWER_BYTES);
     } catch (error) {
       if (error instanceof AnswerTooLargeError) throw new AgentCallError('bad-answer', `agent at ${base}: ${error.message}`, response.status);
       throw new AgentCallError(signal?.aborted ? 'timeout' : 'unreachable', `agent at ${base} dropped the answer`, response.status, undefined, { cause: error });
     }
     // Every answer but /healthz's (unauthenticated both ways), success or refusal, is signed over
     // this request's signature, its status and its body: nothing of it is believed otherwise.
-    if (path !== AGENT_PATHS.health && !verifyAnswerSignature(options.hostKey, headers[SIGNATURE_HEADER]!, response.status, bytes, response.headers.get(ANSWER_SIGNATURE_HEADER))) {
+    if (path !== AGENT_PATHS.health && !verifyAnswerSignature(options.hostKey, headers[SIGNATURE_HEADER]!, response.status, bytes, response.header(ANSWER_SIGNATURE_HEADER))) {
       throw badAnswerSignature(base, response, bytes);
     }
     const text = bytes.toString('utf8');
@@ -144,9 +175,9 @@ export function createAgentClient(options: AgentClientOptions) {
     try {
       json = JSON.parse(text);
     } catch {
-      throw new AgentCallError(response.ok ? 'bad-answer' : 'error', `agent answered HTTP ${response.status} with a body that is not JSON`, response.status);
+      throw new AgentCallError(isOk(response.status) ? 'bad-answer' : 'error', `agent answered HTTP ${response.status} with a body that is not JSON`, response.status);
     }
-    if (!response.ok) {
+    if (!isOk(response.status)) {
       const parsed = ErrorBody.safeParse(json);
       const code = parsed.success ? parsed.data.error.code : 'unknown';
       const message = parsed.success ? parsed.data.error.message : `HTTP ${response.status}`;

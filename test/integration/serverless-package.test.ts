@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tableDefinitions, tableNames, ttlAttributes } from '../../functions/store/tables.js';
+import { DAY_INDEX_ATTRIBUTES, tableDefinitions, tableNames, ttlAttributes } from '../../functions/store/tables.js';
 import { loadReaperConfig } from '../../functions/reaper/config.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -201,9 +201,9 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     expect(sns.map(({ role }) => role)).toEqual(['ReaperRole']);
     expect(sns[0]!.statement.Action).toEqual(['sns:Publish']);
     expect(sns[0]!.statement.Resource).toEqual([{ Ref: 'AlertTopic' }]);
-    // The failure streak reads a failing host's recent reports by key: Query on the table, no index, no Scan.
+    // The failure streak is kept in the host's lastReap: the reaper never reads the reports.
     const reportReads = statements().filter(({ role, statement }) => role === 'ReaperRole' && asArray(statement.Action).includes('dynamodb:Query') && JSON.stringify(statement.Resource).includes('ReportsTable'));
-    expect(reportReads.map(({ statement }) => statement.Resource)).toEqual([[getAtt('ReportsTable')]]);
+    expect(reportReads).toEqual([]);
   });
 
   it('alarms on each function’s errors, throttles and duration near its timeout, and on the dead-letter queue, all to the topic', () => {
@@ -213,6 +213,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric && JSON.stringify(a.Dimensions).includes(JSON.stringify(dimension)));
     for (const [fn, id] of [
       ['reaper', 'ReaperLambdaFunction'],
+      ['reaperWorker', 'ReaperWorkerLambdaFunction'],
       ['api', 'ApiLambdaFunction'],
     ] as const) {
       const ref = { Ref: id };
@@ -230,7 +231,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     const dlq = find('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { 'Fn::GetAtt': ['ReaperDeadLetterQueue', 'QueueName'] });
     expect(dlq).toHaveLength(1);
     expect(dlq[0]).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(10);
   });
 
   it('points the functions at the stack tables, the master key parameter and the reaper', () => {
@@ -257,11 +258,20 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
     const strings = Object.fromEntries(Object.entries(reaperEnv).filter((e): e is [string, string] => typeof e[1] === 'string'));
     expect(() => loadReaperConfig(strings)).not.toThrow();
     expect(apiEnv.REAPER_REAPER_FUNCTION_NAME).toEqual({ Ref: 'ReaperLambdaFunction' });
+    // SPEC §10: the planner sends shards to the worker, which runs the same bundle with the same settings.
+    const worker = resource('ReaperWorkerLambdaFunction').Properties;
+    expect(reaperEnv.REAPER_WORKER_FUNCTION).toBe(worker.FunctionName);
+    expect((worker.Environment as { Variables: Record<string, Json> }).Variables).toEqual(reaperEnv);
+    expect(worker.Handler).toBe(resource('ReaperLambdaFunction').Properties.Handler);
+    expect(worker.Role).toEqual(getAtt('ReaperRole'));
+    const invokeConfigs = resources('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties);
+    const workerConfig = invokeConfigs.find((c) => JSON.stringify(c.FunctionName).includes('ReaperWorker'));
+    expect(workerConfig).toMatchObject({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 120, DestinationConfig: { OnFailure: { Destination: getAtt('ReaperDeadLetterQueue') } } });
   });
 
-  it('declares the five tables of SPEC §3, S10 and S11 with keys, GSIs, TTL, PITR and SSE', () => {
+  it('declares the six tables of SPEC §3, §10, S10 and S11 with keys, GSIs, TTL, PITR and SSE', () => {
     const tables = Object.fromEntries(resources('AWS::DynamoDB::Table').map(([id, r]) => [id, r]));
-    expect(Object.keys(tables).sort()).toEqual(['EnginesTable', 'HostsTable', 'QuarantineTable', 'ReportsTable', 'TrackedTable']);
+    expect(Object.keys(tables).sort()).toEqual(['EnginesTable', 'HostsTable', 'QuarantineTable', 'ReportsTable', 'RunsTable', 'TrackedTable']);
     for (const table of Object.values(tables)) {
       expect(table.Properties).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
@@ -297,13 +307,24 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       ],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
-    expect(reports.GlobalSecondaryIndexes).toContainEqual({
-      IndexName: 'runId-index',
+    // Lean indexes (SPEC §10): only the day listing, copying a summary, never the container list.
+    expect(reports.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'day-index',
+        KeySchema: [
+          { AttributeName: 'day', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...DAY_INDEX_ATTRIBUTES] },
+      },
+    ]);
+    expect(tables.RunsTable!.Properties).toMatchObject({
+      TableName: `${PREFIX}runs`,
       KeySchema: [
         { AttributeName: 'runId', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
+        { AttributeName: 'part', KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
     });
   });
 
@@ -382,7 +403,7 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       getAtt('ReportsTable'),
       getAtt('EnginesTable'),
       getAtt('QuarantineTable'),
-      indexArn('ReportsTable', 'runId-index'),
+      getAtt('RunsTable'),
       indexArn('ReportsTable', 'day-index'),
     ].map((r) => JSON.stringify(r));
     const all = statements();
@@ -397,9 +418,13 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       for (const res of asArray(statement.Resource)) expect(allowed, `${role}: ${JSON.stringify(res)}`).toContain(JSON.stringify(res));
     }
     const invoke = all.filter(({ statement }) => services(statement).has('lambda'));
-    expect(invoke.map(({ role }) => role)).toEqual(['ApiRole']);
-    expect(invoke[0]!.statement.Action).toEqual(['lambda:InvokeFunction']);
-    expect(invoke[0]!.statement.Resource).toEqual([getAtt('ReaperLambdaFunction')]);
+    expect(invoke.map(({ role }) => role).sort()).toEqual(['ApiRole', 'ReaperRole']);
+    for (const { statement } of invoke) expect(statement.Action).toEqual(['lambda:InvokeFunction']);
+    expect(invoke.find(({ role }) => role === 'ApiRole')!.statement.Resource).toEqual([getAtt('ReaperLambdaFunction')]);
+    // The planner invokes the worker function, by its name, and nothing else.
+    const dispatch = JSON.stringify(invoke.find(({ role }) => role === 'ReaperRole')!.statement.Resource);
+    expect(dispatch).toContain(`:function:${SERVICE}-${STAGE}-reaperWorker"`);
+    expect(asArray(invoke.find(({ role }) => role === 'ReaperRole')!.statement.Resource)).toHaveLength(1);
 
     const ssm = all.filter(({ statement }) => services(statement).has('ssm'));
     expect(ssm.map(({ role }) => role)).toEqual(['ReaperRole']);
@@ -439,13 +464,14 @@ describe.skipIf(missing.length > 0)(`serverless package (offline)${missing.lengt
       ['reports.ts', 'ReportsTable'],
       ['engines.ts', 'EnginesTable'],
       ['quarantine.ts', 'QuarantineTable'],
+      ['runs.ts', 'RunsTable'],
     ] as const) {
       const used = new Set([...readFileSync(join(storeDir, file), 'utf8').matchAll(calls)].map((m) => actionOf[m[1] ?? m[2] ?? '']));
       expect(used.size, `no DynamoDB call found in functions/store/${file}`).toBeGreaterThan(0);
       for (const action of used) expect([...granted(table)], `functions/store/${file} uses ${action}; grant it in infra/iam.yml`).toContain(action);
     }
     // Any other store module that talks to DynamoDB would escape the check above.
-    const others = readdirSync(storeDir).filter((f) => f.endsWith('.ts') && !['hosts.ts', 'tracked.ts', 'reports.ts', 'engines.ts', 'quarantine.ts'].includes(f));
+    const others = readdirSync(storeDir).filter((f) => f.endsWith('.ts') && !['hosts.ts', 'tracked.ts', 'reports.ts', 'engines.ts', 'quarantine.ts', 'runs.ts'].includes(f));
     for (const f of others) expect([...readFileSync(join(storeDir, f), 'utf8').matchAll(calls)].map((m) => m[0]), `functions/store/${f}`).toEqual([]);
   });
 
