@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,7 +73,7 @@ export async function measureAgentRss(options: { runs?: number; root?: string } 
   // The one-file agent alone, no node_modules anywhere near it.
   const lone = mkdtempSync(join(tmpdir(), 'cre-agent-rss-'));
   copyFileSync(join(root, 'dist/agent.mjs'), join(lone, 'agent.mjs'));
-  const { size } = await import('node:fs').then((fs) => fs.statSync(join(lone, 'agent.mjs')));
+  const { size } = statSync(join(lone, 'agent.mjs'));
   const samples = { emptyNode: [] as number[], cliAgent: [] as number[], oneFileAgent: [] as number[] };
   try {
     for (let run = 0; run < runs; run++) {
