@@ -84,68 +84,106 @@ describe.skipIf(!hasSystemdAnalyze)('the systemd unit (systemd-analyze)', () => 
   });
 });
 
-describe('the systemd unit: its ExecStart as systemd runs it', () => {
-  it('starts the one-file agent with the unit\'s flags, environment file and state directory', async () => {
-    const settings = unitSettings(readFileSync(UNIT, 'utf8'));
-    const [execStart] = settings.get('ExecStart') ?? [];
-    expect(execStart).toBeDefined();
-    // No ${VAR} the environment file might leave empty: the agent reads its settings itself.
-    expect(execStart).not.toContain('$');
-    // The install layout of DEPLOY.md under a temp prefix.
-    const root = mkdtempSync(join(scratch, 'root-'));
-    const hostId = hostname();
-    mkdirSync(join(root, 'opt/clawbox-reaper'), { recursive: true });
-    copyFileSync(built.bundle, join(root, 'opt/clawbox-reaper/agent.mjs'));
-    mkdirSync(join(root, 'etc/clawbox-reaper'), { recursive: true, mode: 0o750 });
-    const hostKeyHex = deriveHostKey(randomBytes(32).toString('hex'), hostId);
-    writeFileSync(join(root, 'etc/clawbox-reaper/agent.key'), `${hostKeyHex}\n`, { mode: 0o640 });
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    writeFileSync(join(root, 'etc/clawbox-reaper/agent.env'), `REAPER_AGENT_LISTEN=127.0.0.1:${port}\nDOCKER_HOST=${engine.dockerHost}\n`);
-    const stateDir = join(root, 'var/lib/clawbox-reaper-agent');
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+/** The unit's user (User=/Group=clawbox-reaper): a system uid and its group, by number (no passwd entry needed). */
+const AGENT_UID = 10001;
 
-    // What systemd does: %H is the hostname, Environment= then EnvironmentFile=, $STATE_DIRECTORY.
-    const argv = execStart!
-      .replaceAll('%H', hostId)
-      .split(/\s+/)
-      .map((word) => (word === '/usr/bin/node' ? process.execPath : word.replace(/^\/(opt|etc)\//, `${root}/$1/`)));
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', STATE_DIRECTORY: stateDir };
-    for (const assignment of settings.get('Environment') ?? []) {
-      const [key, ...value] = assignment.split('=');
-      env[key!] = value.join('=');
-    }
-    const [envFile] = settings.get('EnvironmentFile') ?? [];
-    expect(envFile).toBe('-/etc/clawbox-reaper/agent.env');
-    for (const line of readFileSync(join(root, 'etc/clawbox-reaper/agent.env'), 'utf8').split('\n').filter(Boolean)) {
-      const [key, ...value] = line.split('=');
-      env[key!] = value.join('=');
-    }
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: '/', env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    const exited = new Promise((done) => child.once('exit', done));
+/**
+ * DEPLOY.md's install layout under a temp prefix, and the unit's ExecStart run as systemd would:
+ * as the unit's user, with its group and the socket's group (SupplementaryGroups=docker), no new
+ * privileges and no capabilities, %H the hostname, Environment= then EnvironmentFile=, and
+ * $STATE_DIRECTORY (StateDirectory=, owned by that user).
+ */
+async function runExecStart(options: { keyMode: number; keyGid: number }) {
+  const settings = unitSettings(readFileSync(UNIT, 'utf8'));
+  const [execStart] = settings.get('ExecStart') ?? [];
+  if (!execStart) throw new Error(`${UNIT} has no ExecStart`);
+  const root = mkdtempSync(join(scratch, 'root-'));
+  chmodSync(root, 0o755);
+  const hostId = hostname();
+  mkdirSync(join(root, 'opt/clawbox-reaper'), { recursive: true, mode: 0o755 });
+  copyFileSync(built.bundle, join(root, 'opt/clawbox-reaper/agent.mjs'));
+  chmodSync(join(root, 'opt/clawbox-reaper/agent.mjs'), 0o644);
+  // install -d -m 0750 -o root -g clawbox-reaper /etc/clawbox-reaper; install -m 0640 … agent.key
+  mkdirSync(join(root, 'etc/clawbox-reaper'), { recursive: true });
+  chownSync(join(root, 'etc/clawbox-reaper'), 0, AGENT_UID);
+  chmodSync(join(root, 'etc/clawbox-reaper'), 0o750);
+  const hostKeyHex = deriveHostKey(randomBytes(32).toString('hex'), hostId);
+  const keyFile = join(root, 'etc/clawbox-reaper/agent.key');
+  writeFileSync(keyFile, `${hostKeyHex}\n`);
+  chownSync(keyFile, 0, options.keyGid);
+  chmodSync(keyFile, options.keyMode);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  writeFileSync(join(root, 'etc/clawbox-reaper/agent.env'), `REAPER_AGENT_LISTEN=127.0.0.1:${port}\nDOCKER_HOST=${engine.dockerHost}\n`);
+  const stateDir = join(root, 'var/lib/clawbox-reaper-agent');
+  mkdirSync(stateDir, { recursive: true });
+  chownSync(stateDir, AGENT_UID, AGENT_UID);
+  chmodSync(stateDir, 0o700);
+
+  const argv = execStart
+    .replaceAll('%H', hostId)
+    .split(/\s+/)
+    .map((word) => (word === '/usr/bin/node' ? process.execPath : word.replace(/^\/(opt|etc)\//, `${root}/$1/`)));
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', STATE_DIRECTORY: stateDir };
+  for (const assignment of settings.get('Environment') ?? []) {
+    const [key, ...value] = assignment.split('=');
+    env[key!] = value.join('=');
+  }
+  expect(settings.get('EnvironmentFile')).toEqual(['-/etc/clawbox-reaper/agent.env']);
+  for (const line of readFileSync(join(root, 'etc/clawbox-reaper/agent.env'), 'utf8').split('\n').filter(Boolean)) {
+    const [key, ...value] = line.split('=');
+    env[key!] = value.join('=');
+  }
+  const groups = [AGENT_UID, statSync(engine.socketPath).gid].join(',');
+  const child = spawn('setpriv', ['--reuid', String(AGENT_UID), '--regid', String(AGENT_UID), '--groups', groups, '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--', ...argv], {
+    cwd: '/',
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const client = createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex) });
+  return { execStart, settings, hostId, stateDir, client, child, exited, output: () => output };
+}
+
+describe('the systemd unit: its ExecStart as systemd runs it', () => {
+  beforeAll(() => {
+    // The unit's user must reach the engine's socket (through the docker group) and the install prefix.
+    chmodSync(engine.dir, 0o711);
+    chmodSync(scratch, 0o755);
+  });
+
+  it("starts the one-file agent as the unit's user: key file, docker group, environment file, state directory", async () => {
+    const run = await runExecStart({ keyMode: 0o640, keyGid: AGENT_UID });
+    // No ${VAR} the environment file might leave empty: the agent reads its settings itself.
+    expect(run.execStart).not.toContain('$');
     try {
-      const client = createAgentClient({ baseUrl: `http://127.0.0.1:${port}`, hostKey: decodeKey(hostKeyHex) });
       for (let i = 0; ; i++) {
         try {
-          await client.health();
+          await run.client.health();
           break;
         } catch (error) {
-          if (child.exitCode !== null || i > 150) throw new Error(`the unit's ExecStart did not serve: ${output}`, { cause: error });
+          if (run.child.exitCode !== null || i > 150) throw new Error(`the unit's ExecStart did not serve: ${run.output()}`, { cause: error });
           await sleep(100);
         }
       }
-      // Signed with the key from --key-file, for the host id systemd gave it (%H).
-      expect((await client.identity()).hostId).toBe(hostId);
+      // The engine answers through the docker group; the key came from --key-file; the host id is %H.
+      expect((await run.client.health()).docker.reachable).toBe(true);
+      expect((await run.client.identity()).hostId).toBe(run.hostId);
       // Its reports go under $STATE_DIRECTORY, the directory StateDirectory= makes.
-      expect(readdirSync(stateDir)).toEqual([hostId]);
-      expect(settings.get('StateDirectory')).toEqual(['clawbox-reaper-agent']);
+      expect(readdirSync(run.stateDir)).toEqual([run.hostId]);
+      expect(run.settings.get('StateDirectory')).toEqual(['clawbox-reaper-agent']);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      run.child.kill('SIGTERM');
     }
-    expect(child.exitCode).toBe(0);
+    expect(await run.exited).toBe(0);
+  });
+
+  it('stops at start, exit 2 and a clear message, when the key file is not readable by its group', async () => {
+    const run = await runExecStart({ keyMode: 0o600, keyGid: 0 });
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/cannot read --key-file .*agent\.key: EACCES/);
   });
 });
 
