@@ -174,6 +174,8 @@ describe('the systemd unit: its ExecStart as systemd runs it', () => {
       // Its reports go under $STATE_DIRECTORY, the directory StateDirectory= makes.
       expect(readdirSync(run.stateDir)).toEqual([run.hostId]);
       expect(run.settings.get('StateDirectory')).toEqual(['clawbox-reaper-agent']);
+      // Logs are JSON lines on stdout, written in-process (no pino transport thread): what journald collects.
+      expect(run.output()).toContain('"msg":"agent listening"');
     } finally {
       run.child.kill('SIGTERM');
     }
