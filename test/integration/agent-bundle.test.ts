@@ -25,7 +25,12 @@ let hooks: string;
 const UNUSED = /node_modules\/(ssh2|cpu-features|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs|tar-fs|@balena\/dockerignore)\//;
 
 beforeAll(async () => {
-  [built, engine] = await Promise.all([Promise.resolve().then(buildAgentBundle), startEngine()]);
+  // Both in parallel; whichever succeeded is kept for afterAll to clean up, even if the other failed.
+  const [bundle, started] = await Promise.allSettled([Promise.resolve().then(buildAgentBundle), startEngine()]);
+  if (bundle.status === 'fulfilled') built = bundle.value;
+  if (started.status === 'fulfilled') engine = started.value;
+  if (bundle.status === 'rejected') throw bundle.reason;
+  if (started.status === 'rejected') throw started.reason;
   // Hooks that record every module a process asks for, CommonJS (Module._load) and ESM (a resolve hook).
   hooks = mkdtempSync(join(tmpdir(), 'cre-load-hooks-'));
   writeFileSync(

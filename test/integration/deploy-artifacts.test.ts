@@ -33,7 +33,12 @@ let engine: Engine;
 let scratch: string;
 
 beforeAll(async () => {
-  [built, engine] = await Promise.all([Promise.resolve().then(buildAgentBundle), startEngine()]);
+  // Both in parallel; whichever succeeded is kept for afterAll to clean up, even if the other failed.
+  const [bundle, started] = await Promise.allSettled([Promise.resolve().then(buildAgentBundle), startEngine()]);
+  if (bundle.status === 'fulfilled') built = bundle.value;
+  if (started.status === 'fulfilled') engine = started.value;
+  if (bundle.status === 'rejected') throw bundle.reason;
+  if (started.status === 'rejected') throw started.reason;
   scratch = mkdtempSync(join(tmpdir(), 'cre-deploy-'));
 }, 120_000);
 
