@@ -1,5 +1,4 @@
-// Builds dist/: the CLI (dependencies resolved from node_modules at run time), the one-file agent
-// (dist/agent.mjs: everything bundled, runs with plain `node`), and one
+// Builds dist/: the CLI (dependencies resolved from node_modules at run time) and one
 // self-contained, minified ESM bundle per Lambda handler (the AWS SDK bundled: importing it from
 // one file is faster than resolving it from node_modules, which matters for cold starts).
 //
@@ -72,7 +71,8 @@ for (const name of ['reaper', 'api']) {
   );
 }
 
-// The one-file agent: dist/agent.mjs, every dependency inside (node builtins only outside), for
+// The one-file agent: dist/agent.mjs (+ agent.meta.json, esbuild's list of its inputs, which the
+// tests read), every dependency inside (node builtins only outside), for
 // the systemd unit and the container image (docs/DEPLOY.md). dockerode's parts the agent never
 // reaches are left out, so they are neither shipped nor loaded: the ssh transport (ssh2, +15 MiB
 // RSS at start; the agent takes unix:// and tcp:// only, agent/docker.ts), the BuildKit session
