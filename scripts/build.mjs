@@ -71,13 +71,13 @@ for (const name of ['reaper', 'api']) {
   );
 }
 
-// The one-file agent: dist/agent.mjs (+ agent.meta.json, esbuild's list of its inputs, which the
-// tests read), every dependency inside (node builtins only outside), for
-// the systemd unit and the container image (docs/DEPLOY.md). dockerode's parts the agent never
-// reaches are left out, so they are neither shipped nor loaded: the ssh transport (ssh2, +15 MiB
-// RSS at start; the agent takes unix:// and tcp:// only, agent/docker.ts), the BuildKit session
-// and progress decoding (@grpc/grpc-js +13 MiB, protobufjs) and the build-context packer
-// (tar-fs, @balena/dockerignore). Each is replaced by a stub that throws if it is ever called.
+// The one-file agent: dist/agent.mjs, every dependency inside (node builtins only outside), for the
+// systemd unit and the container image (docs/DEPLOY.md); beside it agent.meta.json, esbuild's list
+// of its inputs, which the tests read. dockerode's parts the agent never reaches are left out, so
+// they are neither shipped nor loaded: the ssh transport (ssh2, +15 MiB RSS at start; the agent
+// takes unix:// and tcp:// only, agent/docker.ts), the BuildKit session and progress decoding
+// (@grpc/grpc-js +13 MiB, protobufjs) and the build-context packer (tar-fs,
+// @balena/dockerignore). Each is replaced by a stub that throws if it is ever called.
 const AGENT_UNUSED = {
   'docker-modem/lib/ssh.js': 'ssh:// Docker hosts (ssh2)',
   'dockerode/lib/session.js': "dockerode's BuildKit session (@grpc/grpc-js)",
