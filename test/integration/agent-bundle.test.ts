@@ -55,7 +55,7 @@ const hookArgs = () => ['--require', join(hooks, 'record.cjs'), '--import', path
 const loaded = (log: string) => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => line.split(' ')[1]!);
 
 describe('the one-file agent', () => {
-  it('runs alone with plain node: --help, --version, and a clear error for a missing flag', () => {
+  it('runs alone with plain node: --help, --version, and exit 2 with a clear message on a bad key', () => {
     expect(existsSync(join(built.dir, 'node_modules'))).toBe(false);
     const help = execFileSync(process.execPath, ['agent.mjs', '--help'], { cwd: built.dir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
     expect(help).toContain('Usage: clawbox-reaper-agent');
