@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { benchAgentReap, type AgentReapBench } from './agent-reap.js';
+import { measureAgentRss, type AgentRssFigures } from './agent-rss.js';
 import { measureColdStart, type ColdStartFigures } from './cold-start.js';
 import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
 
@@ -15,6 +16,7 @@ interface Results {
   agent?: AgentReapBench & { at: string };
   fanout?: FanoutBenchResult & { at: string };
   coldStart?: ColdStartFigures & { at: string };
+  agentRss?: AgentRssFigures & { at: string };
 }
 
 const RESULTS_JSON = 'bench/results.json';
@@ -49,6 +51,11 @@ if (wanted('fanout')) {
 if (wanted('agent')) {
   execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   results.agent = { ...(await benchAgentReap({ rounds: 3, sequential: true })), at: at() };
+}
+if (wanted('agent-rss')) {
+  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  results.agentRss = { ...(await measureAgentRss({ runs: 5 })), at: at() };
+  process.stderr.write(`agent idle RSS: one-file ${results.agentRss.oneFileAgent.medianMiB.toFixed(1)} MiB, CLI ${results.agentRss.cliAgent.medianMiB.toFixed(1)} MiB\n`);
 }
 
 writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
@@ -115,6 +122,24 @@ function render(r: Results): string {
       `| node process importing it, spawn to exit | ${c.wallMedianMs.toFixed(0)} ms |`,
       `| empty node process, spawn to exit (baseline) | ${c.baselineMedianMs.toFixed(0)} ms |`,
       `| bundle size: entry / all chunks | ${c.bundleKB.toFixed(0)} KB / ${c.totalKB.toFixed(0)} KB |`,
+      '',
+    );
+  }
+  if (r.agentRss) {
+    const m = r.agentRss;
+    const starts = (f: { samples: number[] }) => f.samples.map((x) => x.toFixed(1)).join(', ');
+    out.push(
+      `## Agent idle memory (${m.at})`,
+      '',
+      'Command: `npm run build && npx tsx bench/agent-rss.ts`. Each variant started fresh on one private engine, asked /healthz once, idle 1 s, then VmRSS from /proc/<pid>/status; the starts are interleaved.',
+      '',
+      `| what | median of ${m.runs} | starts |`,
+      '| --- | --- | --- |',
+      `| empty node process (baseline) | ${m.emptyNode.medianMiB.toFixed(1)} MiB | ${starts(m.emptyNode)} |`,
+      `| CLI agent: \`node bin/clawbox-reaper.js agent\`, packages from node_modules | ${m.cliAgent.medianMiB.toFixed(1)} MiB | ${starts(m.cliAgent)} |`,
+      `| **one-file agent**: \`node agent.mjs\` (dist/agent.mjs, ${m.bundleKB} KB, alone in a temp dir) | **${m.oneFileAgent.medianMiB.toFixed(1)} MiB** | ${starts(m.oneFileAgent)} |`,
+      '',
+      `Goal ≤ ${m.goalMiB} MiB: ${m.withinGoal ? 'met' : '**not met**'}.`,
       '',
     );
   }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
+import { defineAgentCommand } from '../agent/cli-entry.js';
 import { DockerUnreachableError } from '../agent/errors.js';
 import { parseDuration } from '../lib/duration.js';
 import { HostId } from '../lib/ids.js';
@@ -63,22 +64,8 @@ program
     await runLocal({ dataDir: o.dataDir ?? DEFAULT_DATA_DIR, apiListen: o.apiListen, agentListen: o.agentListen, ...(o.hostId ? { hostId: o.hostId } : {}), intervalMs });
   });
 
-program
-  .command('agent')
-  .description('Serve the host agent for the local Docker engine (DOCKER_HOST).')
-  .requiredOption('--host-id <id>', "this host's id, as registered with the control plane")
-  .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8788')
-  .option('--key-file <file>', "file holding this host's key (hex); default: env REAPER_AGENT_KEY")
-  .option('--public-metrics', 'serve /metrics without a signature (for a Prometheus scraper)')
-  .option('--state-dir <dir>', 'where reports and the replay memory are kept across restarts (env REAPER_AGENT_STATE_DIR; default $STATE_DIRECTORY under systemd, else ~/.clawbox-reaper-agent)')
-  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); reloaded with its key on SIGHUP (env REAPER_AGENT_TLS_CERT)')
-  .option('--tls-key <file>', "the certificate's PEM private key (env REAPER_AGENT_TLS_KEY)")
-  .option('--tls-client-ca <file>', 'require client certificates issued by this PEM CA (env REAPER_AGENT_TLS_CLIENT_CA)')
-  .action(async (options: { hostId: string; listen: string; keyFile?: string; publicMetrics?: boolean; stateDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string }) => {
-    // Loaded on demand: dockerode (and its gRPC stack) is only needed by the agent.
-    const { runAgent } = await import('./agent-command.js');
-    await runAgent({ hostId: options.hostId, listen: options.listen, ...(options.keyFile ? { keyFile: options.keyFile } : {}), ...(options.publicMetrics ? { publicMetrics: true } : {}), ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...tlsFlags(options) });
-  });
+// The agent's flags and action are shared with the one-file agent (dist/agent.mjs).
+defineAgentCommand(program.command('agent'));
 
 program
   .command('reap')
@@ -220,11 +207,6 @@ program
     }
     process.stdout.write(`${deriveHostKey(master, host.data)}\n`);
   });
-
-/** The agent's TLS flags that were given (the environment fills the others: agent/config.ts). */
-function tlsFlags(options: { tlsCert?: string; tlsKey?: string; tlsClientCa?: string }) {
-  return { ...(options.tlsCert ? { tlsCert: options.tlsCert } : {}), ...(options.tlsKey ? { tlsKey: options.tlsKey } : {}), ...(options.tlsClientCa ? { tlsClientCa: options.tlsClientCa } : {}) };
-}
 
 function fail(error: unknown): never {
   const json = wantsJson(process.argv);

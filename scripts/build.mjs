@@ -6,7 +6,7 @@
 //
 // --outdir/--lambda-only let tests build the Lambda bundles into a temp dir without touching dist/.
 import { build } from 'esbuild';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -68,6 +68,53 @@ for (const name of ['reaper', 'api']) {
       // Docker is only ever talked to by agents; keep its client out of the Lambda bundles.
       external: ['dockerode', 'ssh2', 'cpu-features'],
     }),
+  );
+}
+
+// The one-file agent: dist/agent.mjs, every dependency inside (node builtins only outside), for the
+// systemd unit and the container image (docs/DEPLOY.md); beside it agent.meta.json, esbuild's list
+// of its inputs, which the tests read. dockerode's parts the agent never reaches are left out, so
+// they are neither shipped nor loaded: the ssh transport (ssh2, +15 MiB RSS at start; the agent
+// takes unix:// and tcp:// only, agent/docker.ts), the BuildKit session and progress decoding
+// (@grpc/grpc-js +13 MiB, protobufjs) and the build-context packer (tar-fs,
+// @balena/dockerignore). Each is replaced by a stub that throws if it is ever called.
+const AGENT_UNUSED = {
+  'docker-modem/lib/ssh.js': 'ssh:// Docker hosts (ssh2)',
+  'dockerode/lib/session.js': "dockerode's BuildKit session (@grpc/grpc-js)",
+  'dockerode/lib/buildkit.js': "dockerode's BuildKit progress decoding (protobufjs)",
+};
+const AGENT_UNUSED_PACKAGES = { 'tar-fs': 'image build contexts (tar-fs)', '@balena/dockerignore': 'image build contexts (@balena/dockerignore)' };
+const agentUnusedStubs = {
+  name: 'agent-unused-stubs',
+  setup(b) {
+    const stub = (what) =>
+      `const fail = () => { throw new Error(${JSON.stringify(`${what} is not part of the one-file agent`)}); };\n` +
+      'module.exports = new Proxy(fail, { get: (_t, key) => (key === "__esModule" ? false : fail), construct: fail, apply: fail });';
+    b.onResolve({ filter: /^(tar-fs|@balena\/dockerignore)$/ }, (a) =>
+      /[\\/]dockerode[\\/]lib[\\/]util\.js$/.test(a.importer) ? { path: a.path, namespace: 'agent-unused', pluginData: AGENT_UNUSED_PACKAGES[a.path] } : undefined,
+    );
+    b.onLoad({ filter: /[\\/](docker-modem|dockerode)[\\/]lib[\\/](ssh|session|buildkit)\.js$/ }, (a) => {
+      const key = Object.keys(AGENT_UNUSED).find((k) => a.path.replaceAll('\\', '/').endsWith(`/${k}`));
+      return key ? { contents: stub(AGENT_UNUSED[key]), loader: 'js' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'agent-unused' }, (a) => ({ contents: stub(a.pluginData), loader: 'js' }));
+  },
+};
+if (!args['lambda-only'] && existsSync('agent/standalone.ts')) {
+  jobs.push(
+    build({
+      ...common,
+      entryPoints: { agent: 'agent/standalone.ts' },
+      outdir,
+      outExtension: { '.js': '.mjs' },
+      // Less source text for V8 to hold and parse: idle RSS counts it. Maps without the sources:
+      // file:line in a stack trace is what an operator needs.
+      minify: true,
+      sourcesContent: false,
+      plugins: [agentUnusedStubs, zodEnglishOnly],
+      banner: { js: `#!/usr/bin/env node\n${requireShim}` },
+      metafile: true,
+    }).then((result) => writeFileSync(join(outdir, 'agent.meta.json'), JSON.stringify(result.metafile))),
   );
 }
 await Promise.all(jobs);
