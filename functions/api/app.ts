@@ -104,12 +104,6 @@ function runDone(progress: RunProgress, started: StartedRun | undefined, finishe
   return false;
 }
 
-/** The run's declared host count, from any of its reports that carries one. */
-function runHostsOf(reports: readonly { runHosts?: number | undefined }[]): { runHosts?: number } {
-  const declared = reports.find((r) => r.runHosts !== undefined)?.runHosts;
-  return declared === undefined ? {} : { runHosts: declared };
-}
-
 const hostNotFound = (hostId: string) => new AppError(404, 'host_not_found', `host ${hostId} is not registered; register it with PUT /v1/hosts/${hostId}`);
 
 /** Builds the API. The answer is a plain Hono app: `app.fetch` for a server, `handle(app)` for Lambda. */
@@ -328,12 +322,8 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     const { runId } = readParams(c, RunParams);
     const query = readQuery(c, RunQuery);
     const page = await store.reports.runPage(runId, query);
-    // A first page that holds the whole run says who reported; otherwise one more read of the
-    // run's host ids (only those) does, so `done` is over every page.
-    const progress: RunProgress =
-      query.cursor === undefined && page.cursor === undefined
-        ? { hosts: [...new Set(page.items.map((r) => r.hostId))], ...runHostsOf(page.items) }
-        : await store.reports.runProgress(runId);
+    // Who has an outcome, over every page: the run's shard items (one Query, no report read).
+    const progress: RunProgress = await store.reports.runProgress(runId);
     const started = runs.get(runId);
     if (progress.hosts.length === 0 && !started) {
       throw new AppError(404, 'run_not_found', `no report for run ${runId}; a run that was just started shows up once its first host has reported`);

@@ -3,8 +3,11 @@
  * one asynchronous invocation of the worker function, locally one in-process call of the same
  * code. Every host is in exactly one shard of a plan.
  *
- * - Unpinned hosts all go to the first shard (however many): S10 judges them together, so two new
- *   records on one engine are both refused rather than the faster one winning.
+ * - Unpinned hosts go first, up to UNPINNED_SHARD_HOSTS a shard: S10 judges the new hosts of a
+ *   shard together, so two new records on one engine are both refused rather than the faster one
+ *   winning. A fleet registered all at once (more new hosts than that) is judged a shard at a
+ *   time: two records on one engine in different shards are then the first pinned and the other
+ *   refused, as when they are registered in different runs (docs/SAFETY.md S10).
  * - A shard holds at most `maxHosts` hosts and at most `maxBytes` of host records as JSON (the
  *   worker's event carries them: Lambda's asynchronous payload limit is 256 KB).
  */
@@ -25,6 +28,9 @@ export interface ShardLimits {
   maxBytes: number;
 }
 
+/** New hosts judged together (S10) in one shard at most. */
+export const UNPINNED_SHARD_HOSTS = 1000;
+
 /** Lambda accepts 256 KB for an asynchronous invocation; the rest of the event needs a few. */
 export const MAX_SHARD_EVENT_BYTES = 240_000;
 
@@ -42,8 +48,9 @@ export function planShards(hosts: readonly Host[], broken: readonly BrokenHost[]
   };
   const unpinned = hosts.filter((h) => h.engineId === undefined);
   const pinned = hosts.filter((h) => h.engineId !== undefined);
-  // The unpinned hosts stay together whatever the limits (there are few: new hosts).
+  // New hosts stay together up to their own limit (usually there are few), whatever maxHosts is.
   for (const host of unpinned) {
+    if (count >= UNPINNED_SHARD_HOSTS || (count > 0 && bytes + size(host) > limits.maxBytes)) close();
     current.hosts.push(host);
     bytes += size(host);
     count++;

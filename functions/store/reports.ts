@@ -246,10 +246,13 @@ export function createReportStore(
   async function fullReports(entries: readonly [string, RunEntry][], summaries: boolean): Promise<(ReportItem | ReportSummary)[]> {
     const wanted = entries.flatMap(([hostId, e]) => ('status' in e ? [{ hostId, sk: reportSortKey(e.shard.startedAt, e.shard.runId) }] : []));
     const found = new Map<string, ReportItem | ReportSummary>();
-    for (let i = 0; i < wanted.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = wanted.slice(i, i + 100);
-      for (let attempt = 0; keys !== undefined && keys.length > 0 && attempt < 8; attempt++) {
-        if (attempt > 0) await sleep(Math.min(50 * 2 ** attempt, 1000));
+    // A BatchGetItem answers at most 16 MB: full items (up to ~250 KB) go 25 at a time.
+    const perRequest = summaries ? 100 : 25;
+    for (let i = 0; i < wanted.length; i += perRequest) {
+      let keys: Record<string, unknown>[] | undefined = wanted.slice(i, i + perRequest);
+      // Unprocessed keys (throttling, the 16 MB cap) are asked again while each round makes progress.
+      for (let stalled = 0; keys !== undefined && keys.length > 0 && stalled < 5; ) {
+        const before: number = keys.length;
         const projection = summaries ? summaryProjection() : undefined;
         const out: BatchGetCommandOutput = await doc.send(
           new BatchGetCommand({ RequestItems: { [table]: { Keys: keys, ConsistentRead: true, ...(projection ?? {}) } } }),
@@ -259,6 +262,7 @@ export function createReportStore(
           found.set(item.hostId, item);
         }
         keys = out.UnprocessedKeys?.[table]?.Keys;
+        if (keys !== undefined && keys.length >= before) await sleep(Math.min(50 * 2 ** ++stalled, 1000));
       }
       if (keys !== undefined && keys.length > 0) throw new Error(`could not read ${keys.length} reports of a run: DynamoDB kept them unprocessed`);
     }

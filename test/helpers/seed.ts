@@ -35,12 +35,22 @@ export function trackedItems(hostId: string, ids: string[], extra: Partial<Track
 
 /**
  * Records a run as the reaper does around reports written directly with putReport: its header
- * and one shard item naming each host's status (functions/store/run-items.ts), so the run views
- * (reportsForRun, runPage, getReport) find them.
+ * and a shard item naming each host's status (functions/store/run-items.ts), so the run views
+ * (reportsForRun, runPage, runProgress, getReport) find them. Call again with another `shard` to
+ * add a shard; `header: false` leaves the header out (a run whose header write failed).
  */
-export async function recordRun(store: Pick<Store, 'runs'>, runId: string, startedAt: string, statuses: Record<string, ReportStatus>, trigger: 'schedule' | 'api' = 'schedule'): Promise<void> {
-  const hosts = Object.keys(statuses).length;
+export async function recordRun(
+  store: Pick<Store, 'runs'>,
+  runId: string,
+  startedAt: string,
+  statuses: Record<string, ReportStatus>,
+  options: { trigger?: 'schedule' | 'api'; shard?: number; shards?: number; runHosts?: number; header?: boolean; quiet?: Record<string, string> } = {},
+): Promise<void> {
+  const trigger = options.trigger ?? 'schedule';
+  const runHosts = options.runHosts ?? Object.keys(statuses).length + Object.keys(options.quiet ?? {}).length;
+  const shards = options.shards ?? 1;
   const expiresAt = Math.floor(Date.parse(startedAt) / 1000) + 86_400;
-  await store.runs.putHeader({ runId, part: 'run', trigger, startedAt, dryRun: false, force: false, runHosts: hosts, shards: 1, expiresAt });
-  await store.runs.putShard({ runId, part: 'shard#00000', trigger, startedAt, finishedAt: startedAt, dryRun: false, force: false, runHosts: hosts, shard: 0, shards: 1, quiet: {}, eventful: statuses, expiresAt });
+  if (options.header !== false && (options.shard ?? 0) === 0) await store.runs.putHeader({ runId, part: 'run', trigger, startedAt, dryRun: false, force: false, runHosts, shards, expiresAt });
+  const shard = options.shard ?? 0;
+  await store.runs.putShard({ runId, part: `shard#${String(shard).padStart(5, '0')}`, trigger, startedAt, finishedAt: startedAt, dryRun: false, force: false, runHosts, shard, shards, quiet: options.quiet ?? {}, eventful: statuses, expiresAt });
 }

@@ -20,6 +20,7 @@ import { createReaper } from '../../functions/reaper/run.js';
 import { createStore, ensureTables, type ReportInput, type Store } from '../../functions/store/index.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makeContainer, stateOf } from '../helpers/containers.js';
+import { recordRun } from '../helpers/seed.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 import { closedPortUrl } from '../helpers/net.js';
@@ -621,23 +622,28 @@ describe('run completion', () => {
     return { status: response.status, json: (await response.json()) as unknown };
   };
 
-  it('is done once as many hosts have reported as the reports say the run covers (runHosts)', async () => {
+  it('is done once its shard items name as many hosts as the run covers (runHosts)', async () => {
     const runId = `cmp-${randomUUID()}`;
     const startedAt = new Date().toISOString();
-    // Another process started this run (another Lambda container): only the reports tell.
+    // Another process started this run (another Lambda container): only the stored run tells.
     const app = createApiApp({ store, startRun: () => Promise.reject(new Error('not used')), logger: apiLog.logger });
     await store.reports.putReport(reportInput('cmp-a', runId, startedAt, { trigger: 'api', runHosts: 2 }));
+    await recordRun(store, runId, startedAt, { 'cmp-a': 'unreachable' }, { trigger: 'api', shard: 0, shards: 2, runHosts: 2 });
     const partial = RunView.parse((await getRun(app, runId)).json);
-    expect(partial).toMatchObject({ runId, done: false });
+    expect(partial).toMatchObject({ runId, done: false, reported: 1, runHosts: 2 });
     expect(partial.hosts).toBeUndefined();
     expect(partial.reports.map((r) => r.hostId)).toEqual(['cmp-a']);
-    await store.reports.putReport(reportInput('cmp-b', runId, startedAt, { trigger: 'api', runHosts: 2 }));
+    // The second shard's host is quiet: recorded in its shard item only, rebuilt on read.
+    await recordRun(store, runId, startedAt, {}, { trigger: 'api', shard: 1, shards: 2, runHosts: 2, quiet: { 'cmp-b': '3,3,3,40,0,1,100' } });
     const full = RunView.parse((await getRun(app, runId)).json);
     expect(full.done).toBe(true);
-    expect(full.reports.map((r) => r.hostId)).toEqual(['cmp-a', 'cmp-b']);
+    expect(full.reports.map((r) => [r.hostId, r.status, r.compact ?? false])).toEqual([
+      ['cmp-a', 'unreachable', false],
+      ['cmp-b', 'ok', true],
+    ]);
   });
 
-  it('without runHosts, is done when every host this process started the run for has reported; unknown elsewhere', async () => {
+  it('is not done while a run this process started has no shard recorded; 404 only for a run nobody knows', async () => {
     await store.hosts.put('cmp-x', { agentUrl: down, enabled: true });
     await store.hosts.put('cmp-y', { agentUrl: down, enabled: true });
     const started: StartRunRequest[] = [];
@@ -660,14 +666,16 @@ describe('run completion', () => {
     expect(empty).toEqual({ runId, done: false, hosts: ['cmp-x', 'cmp-y'], reported: 0, reports: [] });
     const startedAt = new Date().toISOString();
     await store.reports.putReport(reportInput('cmp-x', runId, startedAt, { trigger: 'api' }));
+    // A full report written while its shard still runs is not counted until the shard item names it.
     expect(RunView.parse((await getRun(app, runId)).json).done).toBe(false);
     await store.reports.putReport(reportInput('cmp-y', runId, startedAt, { trigger: 'api' }));
+    await recordRun(store, runId, startedAt, { 'cmp-x': 'unreachable', 'cmp-y': 'unreachable' }, { trigger: 'api' });
     expect(RunView.parse((await getRun(app, runId)).json).done).toBe(true);
 
-    // A process that did not start it cannot tell without runHosts: reports, not done.
+    // Another process knows it from the stored run alone.
     const elsewhere = createApiApp({ store, startRun: () => Promise.resolve(), logger: apiLog.logger });
     const view = RunView.parse((await getRun(elsewhere, runId)).json);
-    expect(view.done).toBe(false);
+    expect(view.done).toBe(true);
     expect(view.reports).toHaveLength(2);
     const unknown = await getRun(elsewhere, `cmp-${randomUUID()}`);
     expect(unknown.status).toBe(404);

@@ -87,9 +87,14 @@ describe('run deadline with a slow registry (S8)', () => {
       expect(result.hosts.every((h) => h.reportWritten)).toBe(true);
       const reports = await store.reports.reportsForRun(runId);
       expect(reports.map((r) => r.hostId).sort()).toEqual([...fastIds, ...slowIds].sort());
+      // A full report item for every host where something happened; the quiet one (the fast agent
+      // had nothing to do) is recorded in the shard item, written before the deadline too.
       const puts = completions.filter((c) => c.command === 'PutItemCommand' && c.table === dynamo.tables.reports);
-      expect(puts.map((p) => p.hostId).sort()).toEqual([...fastIds, ...slowIds].sort());
-      for (const put of puts) expect(put.completedAt).toBeLessThanOrEqual(deadlineAt);
+      expect(puts.map((p) => p.hostId).sort()).toEqual([...fastIds, ...slowIds].filter((h) => h !== FAST_AGENT).sort());
+      expect(reports.find((r) => r.hostId === FAST_AGENT)).toMatchObject({ status: 'ok', compact: true });
+      const shardPuts = completions.filter((c) => c.command === 'PutItemCommand' && c.table === dynamo.tables.runs);
+      expect(shardPuts.length).toBeGreaterThanOrEqual(2); // the header and the shard item
+      for (const put of [...puts, ...shardPuts]) expect(put.completedAt).toBeLessThanOrEqual(deadlineAt);
       for (const report of reports) expect(Date.parse(report.finishedAt)).toBeLessThanOrEqual(deadlineAt);
 
       // The slow reads held every slot until the work deadline and were cut off there: `timeout`,
@@ -150,7 +155,11 @@ describe('run deadline with a slow registry (S8)', () => {
       type Logged = { msg: string; report?: { runId: string; hostId: string; status: string } };
       const line = log.lines.map((l) => JSON.parse(l) as Logged).find((l) => l.msg.startsWith('REPORT NOT STORED'));
       expect(line?.report).toMatchObject({ runId, hostId: stuck, status: 'unreachable' });
-      expect((await store.reports.reportsForRun(runId)).map((r) => r.hostId)).toEqual([FAST_AGENT]);
+      // The run still names the stuck host, with its status, and says its report was not stored.
+      const reports = await store.reports.reportsForRun(runId);
+      expect(reports.map((r) => r.hostId)).toEqual([FAST_AGENT, stuck]);
+      expect(reports[1]).toMatchObject({ status: 'unreachable', counts: null, compact: true });
+      expect(reports[1]!.error).toMatch(/REPORT NOT STORED/);
     } finally {
       delay.release();
     }

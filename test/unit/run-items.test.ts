@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ReapReport } from '../../lib/agent-contract.js';
-import { budgetShare, MAX_SHARD_EVENT_BYTES, planShards } from '../../functions/reaper/shards.js';
+import { budgetShare, MAX_SHARD_EVENT_BYTES, planShards, UNPINNED_SHARD_HOSTS } from '../../functions/reaper/shards.js';
 import { buildReportItem, ReportItem, ReportSummary, type ReportInput } from '../../functions/store/index.js';
 import { hostEntries, isQuiet, quietEntry, quietReport, ShardItem, shardPart } from '../../functions/store/run-items.js';
 import { DAY_INDEX_ATTRIBUTES } from '../../functions/store/tables.js';
@@ -129,20 +129,27 @@ describe('planShards', () => {
 
   it('puts every host in exactly one shard, the unpinned together first, within the limits', () => {
     fc.assert(
-      fc.property(fc.array(fc.boolean(), { maxLength: 600 }), fc.integer({ min: 1, max: 300 }), fc.nat(5), (pins, maxHosts, brokenCount) => {
+      fc.property(fc.array(fc.boolean(), { maxLength: 2500 }), fc.integer({ min: 1, max: 300 }), fc.nat(5), (pins, maxHosts, brokenCount) => {
         const hosts = pins.map((pinned, i) => host(i, pinned));
         const broken = Array.from({ length: brokenCount }, (_, i) => ({ hostId: `broken-${i}`, problem: 'agentUrl: bad' }));
         const shards = planShards(hosts, broken, { maxHosts, maxBytes: MAX_SHARD_EVENT_BYTES });
         const ids = shards.flatMap((s) => [...s.hosts.map((h) => h.hostId), ...s.broken.map((b) => b.hostId)]);
         expect(ids.sort()).toEqual([...hosts.map((h) => h.hostId), ...broken.map((b) => b.hostId)].sort());
+        // New hosts come first and together (up to UNPINNED_SHARD_HOSTS a shard); no shard mixes them with pinned ones.
         const unpinned = hosts.filter((h) => h.engineId === undefined);
-        if (unpinned.length > 0) expect(shards[0]!.hosts.filter((h) => h.engineId === undefined)).toHaveLength(unpinned.length);
+        const newShards = Math.ceil(unpinned.length / UNPINNED_SHARD_HOSTS);
         for (const [i, s] of shards.entries()) {
           expect(s.hosts.length + s.broken.length).toBeGreaterThan(0);
-          if (i > 0 || unpinned.length === 0) expect(s.hosts.length + s.broken.length).toBeLessThanOrEqual(maxHosts);
+          if (i < newShards) {
+            expect(s.hosts.every((h) => h.engineId === undefined)).toBe(true);
+            expect(s.hosts.length).toBe(Math.min(UNPINNED_SHARD_HOSTS, unpinned.length - i * UNPINNED_SHARD_HOSTS));
+          } else {
+            expect(s.hosts.every((h) => h.engineId !== undefined)).toBe(true);
+            expect(s.hosts.length + s.broken.length).toBeLessThanOrEqual(maxHosts);
+          }
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
   });
 
