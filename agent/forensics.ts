@@ -96,6 +96,20 @@ export function logText(raw: Buffer, options: { tty: boolean; tailLines: number;
   return { text: kept.text, truncated: cut || kept.truncated };
 }
 
+/** A record's command, at most COMMAND_CHARS characters over all its arguments (the last one clipped). */
+export const COMMAND_CHARS = 4096;
+
+function clipCommand(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  let left = COMMAND_CHARS;
+  for (const arg of args) {
+    if (left <= 0) break;
+    kept.push(arg.length <= left ? arg : `${arg.slice(0, Math.max(0, left - 1))}…`);
+    left -= arg.length;
+  }
+  return kept;
+}
+
 /** Docker's zero time ("0001-01-01T00:00:00Z") and anything unparsable mean "not known". */
 function instant(value: string | undefined): string | undefined {
   if (!value) return undefined;
@@ -133,7 +147,7 @@ export async function takeRecord(
   const secrets = envValues(facts.env);
   const record: ForensicRecord = {
     image: redact(facts.image, { secrets }).slice(0, 1024),
-    command: redactCommand(facts.command.slice(0, 256), { secrets }).map((arg) => arg.slice(0, 4096)),
+    command: clipCommand(redactCommand(facts.command.slice(0, 256), { secrets })),
     ...(instant(facts.created) ? { createdAt: instant(facts.created) } : {}),
     ...(instant(facts.started) ? { startedAt: instant(facts.started) } : {}),
     ...(instant(facts.finished) ? { finishedAt: instant(facts.finished) } : {}),
