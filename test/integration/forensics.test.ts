@@ -16,6 +16,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, type Store } from '../../functions/store/index.js';
 import { MASK } from '../../agent/redact.js';
+import { createForensicsPort, type ForensicsPort } from '../../agent/forensics.js';
+import { startAgent } from '../../agent/main.js';
+import { createAgentClient } from '../../lib/agent-client.js';
+import { decodeKey, deriveHostKey } from '../../lib/signing.js';
 import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { LABEL, TEST_RUN_LABEL } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
@@ -145,6 +149,53 @@ describe('forensic records with planted secrets', () => {
       for (const secret of secrets) expect(text.includes(secret), `${place} holds a planted secret`).toBe(false);
       // The environment is never copied, not even its names.
       expect(text.includes('APP_SECRET='), `${place} holds the environment`).toBe(false);
+    }
+  });
+});
+
+describe('a record never holds up or fails a removal', () => {
+  it('an engine that does not answer an inspect, or fails a log read, still gets its orphans removed, and the records say what is missing', async () => {
+    const t = randomUUID().slice(0, 8);
+    const real = createForensicsPort({ dockerHost: engine.dockerHost });
+    const make = async (suffix: string) => {
+      const c = await engine.docker.createContainer({ Image: TEST_IMAGE, Cmd: ['sh', '-c', `echo hello ${suffix}; exec sleep 3600`], Labels: { [LABEL]: `${t}-${suffix}`, [TEST_RUN_LABEL]: 'forensics' }, HostConfig: { NetworkMode: 'none' } });
+      await c.start();
+      return c.id;
+    };
+    const [hangs, fails, fine] = [await make('hangs'), await make('fails'), await make('fine')];
+    // Faults a real engine does not produce on demand: an inspect that never answers (until its
+    // deadline aborts it), and a log read that fails.
+    const faulty: ForensicsPort = {
+      inspect: (id, signal) =>
+        id === hangs ? new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })) : real.inspect(id, signal),
+      logs: (id, options, signal) => (id === fails ? Promise.reject(new Error('injected log failure')) : real.logs(id, options, signal)),
+    };
+    const hostId = 'forensic-faults';
+    const hostKey = decodeKey(deriveHostKey(MASTER, hostId));
+    const dir = mkdtempSync(join(tmpdir(), 'cre-fstate-'));
+    const { logger } = capturingLogger();
+    const running = await startAgent(
+      { hostId, listen: { host: '127.0.0.1', port: 0 }, hostKey, dockerHost: engine.dockerHost, label: LABEL, concurrency: 16, bodyLimitBytes: 1 << 24, publicMetrics: false, stateDir: dir, stateDirIsDefault: false, stateBudgetBytes: 1 << 26, logLevel: 'info' },
+      { logger, forensics: faulty },
+    );
+    try {
+      await sleep(2_100);
+      const client = createAgentClient({ baseUrl: running.url, hostKey });
+      const { anchor } = await client.identity();
+      const report = await client.reap({ runId: randomUUID(), hostId, tracked: [], snapshotAt: new Date().toISOString(), graceSeconds: 0, stopTimeoutSeconds: 1, maxReap: 100, dryRun: false, anchor });
+      const byId = (id: string) => report.containers.find((c) => c.dockerId === id);
+      for (const id of [hangs, fails, fine]) {
+        expect(byId(id)?.action).toBe('removed');
+        await expect(engine.docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      }
+      expect(byId(hangs)?.record).toMatchObject({ command: [], note: expect.stringContaining('not inspected (the engine did not answer in time)') });
+      expect(byId(hangs)?.record?.logs).toBeUndefined();
+      expect(byId(fails)?.record).toMatchObject({ command: ['sh', '-c', expect.any(String)], note: expect.stringContaining('logs not read (injected log failure)') });
+      expect(byId(fine)?.record?.logs).toBe('hello fine\n');
+      expect(report.status).toBe('ok');
+    } finally {
+      await running.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
