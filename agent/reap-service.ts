@@ -65,10 +65,12 @@ function resourceEntry(resource: LabelledResource, action: ResourceReport['actio
   };
 }
 
-/** The labelled networks and volumes, and what every container uses; undefined + error when the listing failed. */
+/** The labelled networks and volumes, and what every container uses; an error when a listing failed. */
 async function resourceInventory(port: ResourcesPort): Promise<{ resources: LabelledResource[]; uses: ContainerUse[] } | { error: string }> {
   try {
-    const [networks, volumes, uses] = await Promise.all([port.listNetworks(), port.listVolumes(), port.containerUses()]);
+    const [networks, volumes] = await Promise.all([port.listNetworks(), port.listVolumes()]);
+    // Without a labelled network there is no need to learn each container's networks.
+    const uses = networks.length || volumes.length ? await port.containerUses({ networks: networks.length > 0 }) : [];
     return { resources: [...networks, ...volumes], uses };
   } catch (error) {
     return { error: message(error) };
@@ -265,7 +267,7 @@ export function createReapService(deps: ReapServiceDeps) {
 async function removeResources(port: ResourcesPort, candidates: readonly LabelledResource[], limit: ReturnType<typeof pLimit>): Promise<ResourceReport[]> {
   let uses: ContainerUse[];
   try {
-    uses = await port.containerUses();
+    uses = await port.containerUses({ networks: candidates.some((r) => r.kind === 'network') });
   } catch (error) {
     // Not knowing what is used now, remove nothing.
     return candidates.map((r) => resourceEntry(r, 'failed', `not removed: ${message(error)}`));

@@ -8,6 +8,7 @@
  * The decisions are pure functions; the port over the engine is the only part that talks to it.
  */
 import Docker from 'dockerode';
+import pLimit from 'p-limit';
 import type { ResourceKind, TrackedRef } from '../lib/agent-contract.js';
 import { dockerOptionsFromHost } from './docker.js';
 import { isOldEnough } from './orphans.js';
@@ -38,8 +39,11 @@ export interface ResourcesPort {
   /** Networks carrying the label (filtered on the engine, and the label checked again on every one). */
   listNetworks(): Promise<LabelledResource[]>;
   listVolumes(): Promise<LabelledResource[]>;
-  /** Every container on the engine, whatever its labels and state. */
-  containerUses(): Promise<ContainerUse[]>;
+  /**
+   * What every container on the engine uses, whatever its labels and state. With `networks:
+   * false` a container's networks may be left unknown (null) rather than asked for one by one.
+   */
+  containerUses(options?: { networks?: boolean }): Promise<ContainerUse[]>;
   removeNetwork(resource: LabelledResource): Promise<RemoveResourceOutcome>;
   removeVolume(resource: LabelledResource): Promise<RemoveResourceOutcome>;
 }
@@ -109,12 +113,19 @@ function wrap(operation: string, error: unknown): Error {
   return new Error(`${operation}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
+/** Network names and ids a container names, or null when its record does not say. */
+function networkNames(settings: Record<string, { NetworkID?: string } | null | undefined> | null | undefined, mode: string | undefined): string[] | null {
+  if (settings === undefined || settings === null) return null;
+  return [...Object.keys(settings), ...Object.values(settings).map((n) => n?.NetworkID ?? ''), ...(mode ? [mode] : [])].filter((n) => n !== '');
+}
+
 /** Outcomes of a removal the engine refused as already done or not allowed now. */
 function removalOutcome(error: unknown): RemoveResourceOutcome | undefined {
   if (!isEngineError(error)) return undefined;
   if (error.statusCode === 404) return 'gone';
-  // Volumes: 409 "volume is in use"; networks: 403/409 "has active endpoints".
-  if (error.statusCode === 409 || (error.statusCode === 403 && /active endpoints|in use/i.test(error.json?.message ?? error.message))) return 'in-use';
+  // Docker: 409 "volume is in use", 403/409 "has active endpoints"; Podman: 409 for volumes, 500
+  // "network is being used" for networks.
+  if (error.statusCode === 409 || /active endpoints|in use|being used/i.test(error.json?.message ?? error.message)) return 'in-use';
   return undefined;
 }
 
@@ -158,24 +169,37 @@ export function createResourcesPort(options: { dockerHost: string; label: string
       return result;
     },
 
-    async containerUses() {
+    async containerUses(options = {}) {
       let rows: Docker.ContainerInfo[];
       try {
         rows = await docker.listContainers({ all: true, abortSignal: deadline() });
       } catch (error) {
         throw wrap('list containers', error);
       }
-      return rows.map((row) => {
-        const settings = row.NetworkSettings?.Networks;
-        const mode = row.HostConfig?.NetworkMode;
-        const networks =
-          settings === undefined || settings === null
-            ? null
-            : [...Object.keys(settings), ...Object.values(settings).map((n) => n?.NetworkID ?? ''), ...(mode ? [mode] : [])].filter((n) => n !== '');
+      const uses = rows.map((row) => {
         const mounts = row.Mounts;
         const volumes = Array.isArray(mounts) ? mounts.filter((m) => m.Name).map((m) => m.Name!) : null;
-        return { dockerId: row.Id, networks, volumes };
+        return { dockerId: row.Id, networks: networkNames(row.NetworkSettings?.Networks, row.HostConfig?.NetworkMode), volumes };
       });
+      if (options.networks === false) return uses;
+      // Podman lists a container without networks as `Networks: null` (Docker lists "none"): such a
+      // listing does not say, so the container itself is asked.
+      const limit = pLimit(8);
+      return Promise.all(
+        uses.map((use) =>
+          use.networks !== null
+            ? Promise.resolve(use)
+            : limit(async () => {
+                try {
+                  const info = await docker.getContainer(use.dockerId).inspect({ abortSignal: deadline() } as Docker.ContainerInspectOptions);
+                  return { ...use, networks: networkNames(info.NetworkSettings?.Networks ?? {}, info.HostConfig?.NetworkMode) };
+                } catch (error) {
+                  // Gone since the listing: it uses nothing. Anything else: still not known.
+                  return isEngineError(error) && error.statusCode === 404 ? { ...use, networks: [] } : use;
+                }
+              }),
+        ),
+      );
     },
 
     async removeNetwork(resource) {

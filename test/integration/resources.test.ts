@@ -1,8 +1,9 @@
 /**
- * Labelled networks and volumes (SPEC §9) on a real engine through a real agent: removed only
- * when untracked, old enough and unused by any container; dry run lists them; the guards count
- * them; and an engine that ignores the label filter (a proxy that drops `filters`, as old
- * engines did) never turns a reap into a mass deletion.
+ * Labelled networks and volumes (SPEC §9) on real engines (a private Docker engine, and a private
+ * Podman service when Podman is installed) through a real agent: removed only when untracked, old
+ * enough and unused by any container; dry run lists them; the guards count them; and an engine
+ * that ignores the label filter (a proxy that drops `filters`, as old engines did) never turns a
+ * reap into a mass deletion.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -15,17 +16,13 @@ import type { AnchorOptional } from '../../lib/agent-client.js';
 import { anchored, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { LABEL, TEST_RUN_LABEL, makeContainer } from '../helpers/containers.js';
 import { startEngine, TEST_IMAGE, type Engine } from '../helpers/engine.js';
+import { podmanInstalled, startPodman } from '../helpers/podman.js';
 
 let engine: Engine;
 let agent: TestAgent;
 
-beforeAll(async () => {
-  engine = await startEngine();
-  agent = await startTestAgent({ dockerHost: engine.dockerHost });
-});
-
 /** Each test starts on an engine without another test's networks, volumes or containers. */
-afterEach(async () => {
+async function cleanUp(): Promise<void> {
   const mine = { label: [`${TEST_RUN_LABEL}=resources`] };
   const containers = await engine.docker.listContainers({ all: true, filters: mine });
   await Promise.all(containers.map((c) => engine.docker.getContainer(c.Id).remove({ force: true, v: true })));
@@ -33,12 +30,23 @@ afterEach(async () => {
   await Promise.all(networks.map((n) => engine.docker.getNetwork(n.Id).remove()));
   const volumes = (await engine.docker.listVolumes({ filters: mine })).Volumes ?? [];
   await Promise.all(volumes.map((v) => engine.docker.getVolume(v.Name).remove()));
-});
+}
 
-afterAll(async () => {
-  await agent?.close();
-  await engine?.stop();
-});
+/** The suite below on one engine kind: its own engine and agent. */
+function onEngine(kind: string, start: () => Promise<Engine>, body: () => void): void {
+  describe(kind, () => {
+    beforeAll(async () => {
+      engine = await start();
+      agent = await startTestAgent({ dockerHost: engine.dockerHost });
+    });
+    afterEach(cleanUp);
+    afterAll(async () => {
+      await agent?.close();
+      await engine?.stop();
+    });
+    body();
+  });
+}
 
 const tag = () => randomUUID().slice(0, 8);
 /** Resources and containers created before now are old enough for a grace of 0 after this. */
@@ -82,7 +90,9 @@ function resource(report: ReapReport, kind: ResourceReport['kind'], name: string
   return report.resources?.find((r) => r.kind === kind && r.name === name);
 }
 
-describe('labelled networks and volumes', () => {
+const engines: Array<[string, () => Promise<Engine>]> = [['docker', startEngine], ...(podmanInstalled() ? [['podman', startPodman] as [string, () => Promise<Engine>]] : [])];
+
+for (const [kind, start] of engines) onEngine(kind, start, () => describe('labelled networks and volumes', () => {
   it('removes only untracked, old, unused ones; dry run lists them first and touches nothing', async () => {
     const t = tag();
     const n = (s: string) => `${t}-${s}`;
@@ -193,7 +203,7 @@ describe('labelled networks and volumes', () => {
     expect(forced.counts.networksRemoved).toBe(4);
     expect(await networkExists(`${t}-tn`)).toBe(true);
   });
-});
+}));
 
 /**
  * An engine that ignores filters: a proxy in front of the real engine's socket that drops the
@@ -215,7 +225,7 @@ async function filterlessProxy(target: string, dir: string): Promise<{ dockerHos
   return { dockerHost: `unix://${socketPath}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-describe('an engine that ignores the label filter', () => {
+onEngine('docker', startEngine, () => describe('an engine that ignores the label filter', () => {
   it('still acts only on labelled networks and volumes', async () => {
     const t = tag();
     const proxy = await filterlessProxy(engine.socketPath, engine.dir);
@@ -241,4 +251,4 @@ describe('an engine that ignores the label filter', () => {
       await proxy.close();
     }
   });
-});
+}));
