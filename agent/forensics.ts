@@ -45,8 +45,11 @@ export const RECORD_DEFAULTS = {
   callTimeoutMs: 5_000,
   /** Deadline of the whole batch: past it, records keep what they have. */
   batchTimeoutMs: 15_000,
-  /** Log bytes kept over all records of one reap, so a forced reap of thousands stays answerable. */
-  reapLogBudgetBytes: 2 * 1024 * 1024,
+  /**
+   * Log and command bytes kept over all records of one reap, so a forced reap of thousands stays
+   * well inside the answer's limit (32 MiB); past it, commands are cut short and logs left out.
+   */
+  reapBudgetBytes: 4 * 1024 * 1024,
 } as const;
 
 export type RecordOptions = { [K in keyof typeof RECORD_DEFAULTS]: number };
@@ -98,10 +101,12 @@ export function logText(raw: Buffer, options: { tty: boolean; tailLines: number;
 
 /** A record's command, at most COMMAND_CHARS characters over all its arguments (the last one clipped). */
 export const COMMAND_CHARS = 4096;
+/** A record's command once the reap's record budget is spent. */
+export const SHORT_COMMAND_CHARS = 200;
 
-function clipCommand(args: readonly string[]): string[] {
+function clipCommand(args: readonly string[], max: number): string[] {
   const kept: string[] = [];
-  let left = COMMAND_CHARS;
+  let left = max;
   for (const arg of args) {
     if (left <= 0) break;
     kept.push(arg.length <= left ? arg : `${arg.slice(0, Math.max(0, left - 1))}…`);
@@ -125,15 +130,15 @@ function describe(error: unknown): string {
 }
 
 /**
- * One container's record; never throws. `logBudget` is shared by the reap's records: once spent,
- * records keep their metadata and say their logs were left out.
+ * One container's record; never throws. `budget` is shared by the reap's records: once spent,
+ * records keep their metadata and a short command, and say their logs were left out.
  */
 export async function takeRecord(
   port: ForensicsPort,
   dockerId: string,
   fallback: { image: string },
   options: RecordOptions,
-  logBudget: { bytes: number },
+  budget: { bytes: number },
   batch: AbortSignal,
 ): Promise<ForensicRecord> {
   const notes: string[] = [];
@@ -147,19 +152,20 @@ export async function takeRecord(
   const secrets = envValues(facts.env);
   const record: ForensicRecord = {
     image: redact(facts.image, { secrets }).slice(0, 1024),
-    command: clipCommand(redactCommand(facts.command.slice(0, 256), { secrets })),
+    command: clipCommand(redactCommand(facts.command.slice(0, 256), { secrets }), budget.bytes >= COMMAND_CHARS ? COMMAND_CHARS : SHORT_COMMAND_CHARS),
     ...(instant(facts.created) ? { createdAt: instant(facts.created) } : {}),
     ...(instant(facts.started) ? { startedAt: instant(facts.started) } : {}),
     ...(instant(facts.finished) ? { finishedAt: instant(facts.finished) } : {}),
     ...(!facts.running && Number.isInteger(facts.exitCode) ? { exitCode: facts.exitCode } : {}),
     ...(Number.isInteger(facts.restartCount) && facts.restartCount! >= 0 ? { restartCount: facts.restartCount } : {}),
   };
-  if (logBudget.bytes <= 0) notes.push("logs left out: this reap's record budget is spent");
+  budget.bytes -= Buffer.byteLength(record.command.join(' '));
+  if (budget.bytes <= 0) notes.push("logs left out: this reap's record budget is spent");
   else {
     try {
       const raw = await port.logs(dockerId, { tail: options.tailLines, tty: facts.tty }, AbortSignal.any([batch, AbortSignal.timeout(options.callTimeoutMs)]));
-      const { text, truncated } = logText(raw, { tty: facts.tty, tailLines: options.tailLines, maxRawBytes: options.maxRawBytes, secrets, maxBytes: Math.min(RECORD_LOG_BYTES, logBudget.bytes) });
-      logBudget.bytes -= Buffer.byteLength(text);
+      const { text, truncated } = logText(raw, { tty: facts.tty, tailLines: options.tailLines, maxRawBytes: options.maxRawBytes, secrets, maxBytes: Math.min(RECORD_LOG_BYTES, budget.bytes) });
+      budget.bytes -= Buffer.byteLength(text);
       record.logs = text;
       if (truncated) record.logsTruncated = true;
     } catch (error) {
@@ -179,7 +185,7 @@ export async function takeRecords(
   const settings: RecordOptions = { ...RECORD_DEFAULTS, ...options };
   const limit = pLimit(Math.max(1, options.concurrency));
   const batch = AbortSignal.timeout(settings.batchTimeoutMs);
-  const budget = { bytes: settings.reapLogBudgetBytes };
+  const budget = { bytes: settings.reapBudgetBytes };
   const records = await Promise.all(containers.map((c) => limit(() => takeRecord(port, c.dockerId, { image: c.image }, settings, budget, batch))));
   return new Map(containers.map((c, i) => [c.dockerId, records[i]!]));
 }
