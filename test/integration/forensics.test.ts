@@ -20,7 +20,8 @@ import { createForensicsPort, type ForensicsPort } from '../../agent/forensics.j
 import { startAgent } from '../../agent/main.js';
 import { createAgentClient } from '../../lib/agent-client.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
-import { capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { anchored, capturingLogger, startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { podmanInstalled, startPodman } from '../helpers/podman.js';
 import { LABEL, TEST_RUN_LABEL } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, TEST_IMAGE, type Engine } from '../helpers/engine.js';
@@ -66,47 +67,53 @@ function allFiles(dir: string): string {
   return out;
 }
 
+/** Two orphans (one running, one exited with 3) whose logs print planted secrets. */
+async function plantedOrphans(docker: Engine['docker']) {
+  const t = randomUUID().slice(0, 8);
+  // Secrets only the environment knows (masked by value) ...
+  const envSecret = `plant-${randomUUID()}`;
+  const dbPassword = `pw${randomBytes(6).toString('hex')}`;
+  // ... and secrets the container makes up at run time (reversed in its command, so neither the
+  // environment nor the command holds them verbatim): masked by their shape alone.
+  const awsKey = `AKIA${upperDigits(16)}`;
+  const token = randomBytes(12).toString('hex');
+  const pemBody = randomBytes(48).toString('base64');
+  const script = [
+    `echo "boot ok ${t}"`,
+    'echo "app secret is $APP_SECRET"',
+    'echo "connecting to postgres://app:$DB_PASSWORD@db:5432/app"',
+    `echo "aws key $(echo '${reverse(awsKey)}' | busybox rev) loaded"`,
+    `echo "token=$(echo '${reverse(token)}' | busybox rev)"`,
+    'echo "-----BEGIN RSA PRIVATE KEY-----"',
+    `echo '${reverse(pemBody)}' | busybox rev`,
+    'echo "-----END RSA PRIVATE KEY-----"',
+    `echo "stderr line ${t}" >&2`,
+  ].join('; ');
+  const secrets = [envSecret, dbPassword, awsKey, token, pemBody];
+  const make = async (clawboxId: string, tail: string) => {
+    const c = await docker.createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['sh', '-c', `${script}; ${tail}`],
+      Env: [`APP_SECRET=${envSecret}`, `DB_PASSWORD=${dbPassword}`, 'MODE=production'],
+      Labels: { [LABEL]: clawboxId, [TEST_RUN_LABEL]: 'forensics' },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await c.start();
+    return c;
+  };
+  const running = await make(`${t}-running`, 'exec sleep 3600');
+  const exited = await make(`${t}-exited`, 'exit 3');
+  await exited.wait();
+  // The running one has printed its lines by now; both are old enough for a grace of 0 after 2 s.
+  await sleep(2_100);
+  // The planted lines are really in the engine's logs.
+  expect((await exited.logs({ stdout: true, stderr: true })).toString()).toContain(awsKey);
+  return { t, secrets, running, exited };
+}
+
 describe('forensic records with planted secrets', () => {
   it('keeps a redacted record of each orphan, and no secret anywhere', async () => {
-    const t = randomUUID().slice(0, 8);
-    // Secrets only the environment knows (masked by value) ...
-    const envSecret = `plant-${randomUUID()}`;
-    const dbPassword = `pw${randomBytes(6).toString('hex')}`;
-    // ... and secrets the container makes up at run time (reversed in its command, so neither the
-    // environment nor the command holds them verbatim): masked by their shape alone.
-    const awsKey = `AKIA${upperDigits(16)}`;
-    const token = randomBytes(12).toString('hex');
-    const pemBody = randomBytes(48).toString('base64');
-    const script = [
-      `echo "boot ok ${t}"`,
-      'echo "app secret is $APP_SECRET"',
-      'echo "connecting to postgres://app:$DB_PASSWORD@db:5432/app"',
-      `echo "aws key $(echo '${reverse(awsKey)}' | busybox rev) loaded"`,
-      `echo "token=$(echo '${reverse(token)}' | busybox rev)"`,
-      'echo "-----BEGIN RSA PRIVATE KEY-----"',
-      `echo '${reverse(pemBody)}' | busybox rev`,
-      'echo "-----END RSA PRIVATE KEY-----"',
-      `echo "stderr line ${t}" >&2`,
-    ].join('; ');
-    const secrets = [envSecret, dbPassword, awsKey, token, pemBody];
-    const make = async (clawboxId: string, tail: string) => {
-      const c = await engine.docker.createContainer({
-        Image: TEST_IMAGE,
-        Cmd: ['sh', '-c', `${script}; ${tail}`],
-        Env: [`APP_SECRET=${envSecret}`, `DB_PASSWORD=${dbPassword}`, 'MODE=production'],
-        Labels: { [LABEL]: clawboxId, [TEST_RUN_LABEL]: 'forensics' },
-        HostConfig: { NetworkMode: 'none' },
-      });
-      await c.start();
-      return c;
-    };
-    const running = await make(`${t}-running`, 'exec sleep 3600');
-    const exited = await make(`${t}-exited`, 'exit 3');
-    await exited.wait();
-    // The running one has printed its lines by now; both are old enough for a grace of 0 after 2 s.
-    await sleep(2_100);
-    // The planted lines are really in the engine's logs.
-    expect((await exited.logs({ stdout: true, stderr: true })).toString()).toContain(awsKey);
+    const { t, secrets, running, exited } = await plantedOrphans(engine.docker);
 
     await store.hosts.put(agent.hostId, { agentUrl: agent.url, enabled: true });
     const reaper = testReaper({ store, masterKey: MASTER, logger: reaperLog.logger });
@@ -197,5 +204,28 @@ describe('a record never holds up or fails a removal', () => {
       await running.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe.runIf(podmanInstalled())('on Podman', () => {
+  let podman: Engine | undefined;
+  let podmanAgent: TestAgent | undefined;
+  afterAll(async () => {
+    await podmanAgent?.close();
+    await podman?.stop();
+  });
+
+  it('keeps the same redacted record through its Docker-compatible API', async () => {
+    podman = await startPodman();
+    podmanAgent = await startTestAgent({ dockerHost: podman.dockerHost, hostId: 'forensic-podman' });
+    const { t, secrets, exited } = await plantedOrphans(podman.docker);
+    const report = await podmanAgent.client.reap(await anchored(podmanAgent, { runId: randomUUID(), hostId: 'forensic-podman', tracked: [], snapshotAt: new Date().toISOString(), graceSeconds: 0, stopTimeoutSeconds: 1, maxReap: 100, dryRun: false }));
+    const record = report.containers.find((c) => c.dockerId === exited.id)?.record;
+    expect(record).toMatchObject({ exitCode: 3, command: ['sh', '-c', expect.any(String)] });
+    expect(record?.logs).toContain(`boot ok ${t}`);
+    expect(record?.logs).toContain(`stderr line ${t}`);
+    expect(record?.logs).toContain(`app secret is ${MASK}`);
+    const text = JSON.stringify(report) + podmanAgent.logLines.join('\n');
+    for (const secret of secrets) expect(text.includes(secret), 'a planted secret reached the report or the log').toBe(false);
   });
 });
