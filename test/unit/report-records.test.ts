@@ -1,14 +1,12 @@
 /**
  * Forensic records and networks/volumes in a stored report (SPEC §9): the item keeps them within
- * its size budget and passes the store's schema, the report page shows them, escaped, and the
- * resource decisions are exactly the rules.
+ * its size budget and passes the store's schema, and the report page shows them, escaped.
  */
 import { describe, expect, it } from 'vitest';
 import { ReportPage } from '../../functions/dashboard/pages/report.js';
 import { LOGS_LEFT_OUT, REPORT_LIMITS, buildReportItem, capContainers } from '../../functions/store/report-item.js';
 import { ReportItem, ReportSummary } from '../../functions/store/schemas.js';
 import { ReapReport, type ContainerReport } from '../../lib/agent-contract.js';
-import { planResources, usageOf, type LabelledResource } from '../../agent/resources.js';
 
 const NOW = Date.parse('2026-03-10T12:34:56Z');
 const at = new Date(NOW - 60_000).toISOString();
@@ -85,35 +83,5 @@ describe('a stored report with records and resources', () => {
     expect(html).toContain('data-resource="network:net-&lt;b&gt;1&lt;/b&gt;"');
     expect(html).toContain('not known (judged young)');
     expect(html).toMatch(/<td class="n" data-count="networksRemoved">1<\/td>/);
-  });
-});
-
-describe('resource decisions', () => {
-  const cutoff = NOW;
-  const old = NOW - 10_000;
-  const r = (name: string, clawboxId: string, createdMs: number | undefined, kind: LabelledResource['kind'] = 'volume'): LabelledResource => ({ kind, name, clawboxId, createdMs, ...(kind === 'network' ? { id: `id-${name}` } : {}) });
-
-  it('tracked, young (or of unknown age), in use, or removable: exactly the rules', () => {
-    const usage = usageOf([
-      { dockerId: 'a', networks: ['id-n-used'], volumes: ['v-used'] },
-      { dockerId: 'leaving', networks: [], volumes: ['v-of-leaving'] },
-    ], new Set(['leaving']));
-    const plan = planResources(
-      [r('v-tracked', 'kept', old), r('v-young', 'x', NOW + 500), r('v-unknown', 'x', undefined), r('v-used', 'x', old), r('n-used', 'x', old, 'network'), r('v-of-leaving', 'x', old), r('v-free', 'x', old)],
-      [{ id: 'kept' }],
-      cutoff,
-      usage,
-    );
-    expect(plan.tracked.map((x) => x.name)).toEqual(['v-tracked']);
-    expect(plan.young.map((x) => x.name)).toEqual(['v-young', 'v-unknown']);
-    expect(plan.inUse.map((x) => x.name)).toEqual(['v-used', 'n-used']);
-    expect(plan.candidates.map((x) => x.name)).toEqual(['v-of-leaving', 'v-free']);
-  });
-
-  it('a container whose listing does not say what it uses makes that kind\'s usage unknown: nothing of it is removable', () => {
-    const usage = usageOf([{ dockerId: 'a', networks: [], volumes: null }]);
-    const plan = planResources([r('v', 'x', old), r('n', 'x', old, 'network')], [], cutoff, usage);
-    expect(plan.inUse.map((x) => x.name)).toEqual(['v']);
-    expect(plan.candidates.map((x) => x.name)).toEqual(['n']);
   });
 });
