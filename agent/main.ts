@@ -10,8 +10,10 @@ import { createAgentApp } from './app.js';
 import { TLS_SETTINGS, type AgentConfig } from './config.js';
 import { DockerUnreachableError } from './errors.js';
 import { createDockerPort, type DockerPort } from './docker.js';
+import { createForensicsPort, type ForensicsPort } from './forensics.js';
 import { createAgentMetrics } from './metrics.js';
 import { createReapService } from './reap-service.js';
+import { createResourcesPort, type ResourcesPort } from './resources.js';
 import { openRunRegistry } from './run-registry.js';
 
 export interface RunningAgent {
@@ -25,7 +27,10 @@ export interface RunningAgent {
 
 export { DockerUnreachableError };
 
-export async function startAgent(config: AgentConfig, options: { logger?: Logger; docker?: DockerPort } = {}): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  options: { logger?: Logger; docker?: DockerPort; resources?: ResourcesPort; forensics?: ForensicsPort } = {},
+): Promise<RunningAgent> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'agent' });
   const docker = options.docker ?? createDockerPort({ dockerHost: config.dockerHost, label: config.label });
   let version: string;
@@ -37,7 +42,10 @@ export async function startAgent(config: AgentConfig, options: { logger?: Logger
     );
   }
   const metrics = createAgentMetrics();
-  const reap = createReapService({ docker, concurrency: config.concurrency, logger });
+  // Networks, volumes and forensic records (SPEC §9) go through their own ports on the same engine.
+  const resources = options.resources ?? createResourcesPort({ dockerHost: config.dockerHost, label: config.label });
+  const forensics = options.forensics ?? createForensicsPort({ dockerHost: config.dockerHost });
+  const reap = createReapService({ docker, concurrency: config.concurrency, logger, resources, forensics });
   // The replay memory and reports (S6, GET /v1/reaps/:runId), kept under the state dir.
   const runs = await openRunRegistry({ stateDir: config.stateDir, hostId: config.hostId, budgetBytes: config.stateBudgetBytes, isDefault: config.stateDirIsDefault, logger });
   const { app } = createAgentApp({

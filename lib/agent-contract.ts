@@ -100,6 +100,36 @@ export const ContainerAction = z.enum([
 ]);
 export type ContainerAction = z.infer<typeof ContainerAction>;
 
+/** The longest log tail a forensic record keeps, in UTF-8 bytes after redaction (SPEC §9). */
+export const RECORD_LOG_BYTES = 4096;
+
+/**
+ * What the agent kept of an orphan just before removing it (SPEC §9), with secrets redacted
+ * (agent/redact.ts): the environment is never copied, and anything that looks like a key, token
+ * or password is masked. Every field but `image` and `command` is optional: a record is taken
+ * on a best-effort basis and never holds up a removal; `note` says what is missing and why.
+ */
+export const ForensicRecord = z.strictObject({
+  image: z.string().max(1024),
+  /** The process as started (entrypoint and arguments), redacted. */
+  command: z.array(z.string().max(4096)).max(256),
+  createdAt: Instant.optional(),
+  startedAt: Instant.optional(),
+  finishedAt: Instant.optional(),
+  exitCode: z.number().int().optional(),
+  restartCount: z.number().int().min(0).optional(),
+  /** The last lines of its logs (both streams, in order), redacted, at most RECORD_LOG_BYTES bytes. */
+  logs: z
+    .string()
+    .refine((text) => Buffer.byteLength(text) <= RECORD_LOG_BYTES, `at most ${RECORD_LOG_BYTES} bytes`)
+    .optional(),
+  /** Older lines were left out. */
+  logsTruncated: z.boolean().optional(),
+  /** What could not be recorded, and why (e.g. the engine did not answer in time). */
+  note: z.string().max(1000).optional(),
+});
+export type ForensicRecord = z.infer<typeof ForensicRecord>;
+
 export const ContainerReport = z.strictObject({
   clawboxId: z.string(),
   dockerId: z.string(),
@@ -113,6 +143,8 @@ export const ContainerReport = z.strictObject({
   removeAfter: Instant.optional(),
   /** The agent paused it (S11); false when it was left as it was (not running). */
   paused: z.boolean().optional(),
+  /** Taken just before its removal (removed, vanished and failed entries of a real reap). */
+  record: ForensicRecord.optional(),
 });
 export type ContainerReport = z.infer<typeof ContainerReport>;
 
@@ -129,6 +161,13 @@ export const ReapCounts = z.strictObject({
   quarantined: z.number().int().min(0).optional(),
   /** Quarantined containers tracked again and unpaused (S11). */
   restored: z.number().int().min(0).optional(),
+  /**
+   * Labelled networks and volumes removed (SPEC §9), and removals of either that failed. Present
+   * when the engine holds any labelled network or volume; absent from older agents' reports.
+   */
+  networksRemoved: z.number().int().min(0).optional(),
+  volumesRemoved: z.number().int().min(0).optional(),
+  resourcesFailed: z.number().int().min(0).optional(),
 });
 export type ReapCounts = z.infer<typeof ReapCounts>;
 
@@ -147,8 +186,33 @@ export const Cap = z.strictObject({
   labelled: z.number().int().min(0),
   /** What the reap would have removed now (after quarantine): with fleet-max-reap, the grant it needs. */
   removals: z.number().int().min(0).optional(),
+  /** What the guard counted (SPEC §9: each kind is judged on its own); absent = containers. */
+  kind: z.enum(['containers', 'networks', 'volumes']).optional(),
 });
 export type Cap = z.infer<typeof Cap>;
+
+export const ResourceKind = z.enum(['network', 'volume']);
+export type ResourceKind = z.infer<typeof ResourceKind>;
+
+/**
+ * What became of a labelled network or volume whose label value is not tracked (SPEC §9).
+ * `in-use`: some container (labelled or not, in any state) still uses it, so it stays.
+ */
+export const ResourceAction = z.enum(['removed', 'would-remove', 'skipped-young', 'in-use', 'vanished', 'failed']);
+export type ResourceAction = z.infer<typeof ResourceAction>;
+
+export const ResourceReport = z.strictObject({
+  kind: ResourceKind,
+  name: z.string(),
+  /** A network's id; volumes have only their name. */
+  id: z.string().optional(),
+  clawboxId: z.string(),
+  /** Absent when the engine did not say: such a resource is judged young, never removed on a guess. */
+  createdAt: Instant.optional(),
+  action: ResourceAction,
+  error: z.string().optional(),
+});
+export type ResourceReport = z.infer<typeof ResourceReport>;
 
 /** On every signed answer: the engine behind this agent, and its clock minus the request's timestamp (S10, S12). */
 const Signed = {
@@ -169,6 +233,10 @@ export const ReapReport = z.strictObject({
   dryRun: z.boolean(),
   counts: ReapCounts,
   containers: z.array(ContainerReport),
+  /** Labelled networks and volumes not tracked (SPEC §9); present when the engine holds any labelled one. */
+  resources: z.array(ResourceReport).optional(),
+  /** Why networks and volumes were not judged in this reap (their listing failed); nothing of them was touched. */
+  resourcesError: z.string().optional(),
 });
 export type ReapReport = z.infer<typeof ReapReport>;
 

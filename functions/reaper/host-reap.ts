@@ -298,7 +298,9 @@ export function createHostReaper(deps: HostReapDeps) {
         if (report.runId !== ctx.runId || report.hostId !== host.hostId) {
           return { ...sent, status: 'error', error: `agent answered for run ${report.runId} on host ${report.hostId}, not this command`, attempts };
         }
-        used = report.counts.removed + report.counts.failed;
+        // Networks and volumes are held to the grant per kind (SPEC §9): the grant was used as far as the most-used kind.
+        const c = report.counts;
+        used = Math.max(c.removed + c.failed, (c.networksRemoved ?? 0) + (c.resourcesFailed ?? 0), (c.volumesRemoved ?? 0) + (c.resourcesFailed ?? 0));
         const recovered = delivery.lost ? { outcome: 'recovered' as const, lost: delivery.lost } : {};
         if (!ctx.dryRun && (report.status === 'ok' || report.status === 'partial')) {
           const problem = await recordQuarantine(host, quarantine, report, ctx);

@@ -4,7 +4,7 @@
  * so they stay complete when the list is cut. Entries that say something happened (failed,
  * removed) are kept before those that say nothing did (skipped-young).
  */
-import type { ContainerReport, ReapReport } from '../../lib/agent-contract.js';
+import type { ContainerReport, ReapReport, ResourceReport } from '../../lib/agent-contract.js';
 import type { ReportItem, ReportStatus, Trigger } from './schemas.js';
 
 export const REPORT_LIMITS = {
@@ -14,7 +14,17 @@ export const REPORT_LIMITS = {
   maxContainerBytes: 200_000,
   /** Longest error text kept (Docker messages can be long). */
   maxErrorChars: 1000,
+  /**
+   * Forensic log tails kept over the whole list, in bytes, besides the list's own budget; later
+   * entries keep their record without its logs (the agent keeps the full report, GET /v1/reaps/:runId).
+   */
+  maxRecordLogBytes: 64_000,
+  /** Network and volume entries kept (SPEC §9), by count and by bytes. */
+  maxResourceEntries: 500,
+  maxResourceBytes: 32_000,
 } as const;
+
+export const LOGS_LEFT_OUT = 'logs left out of the stored report (size budget)';
 
 export interface ReportInput {
   hostId: string;
@@ -67,9 +77,16 @@ export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** The entry with its record's log tail left out, and a note that says so. */
+function withoutLogs(entry: ContainerReport): ContainerReport {
+  if (entry.record?.logs === undefined) return entry;
+  const { logs: _logs, logsTruncated: _truncated, ...record } = entry.record;
+  return { ...entry, record: { ...record, note: clip(record.note === undefined ? LOGS_LEFT_OUT : `${record.note}; ${LOGS_LEFT_OUT}`, 1000) } };
+}
+
 export function capContainers(
   containers: readonly ContainerReport[],
-  limits: { maxEntries: number; maxContainerBytes: number; maxErrorChars: number } = REPORT_LIMITS,
+  limits: { maxEntries: number; maxContainerBytes: number; maxErrorChars: number; maxRecordLogBytes?: number } = REPORT_LIMITS,
 ): { containers: ContainerReport[]; truncated: boolean } {
   const ordered = containers
     .map((entry, index) => ({ entry, index }))
@@ -77,13 +94,48 @@ export function capContainers(
     .map(({ entry }) => (entry.error === undefined ? entry : { ...entry, error: clip(entry.error, limits.maxErrorChars) }));
   const kept: ContainerReport[] = [];
   let bytes = 0;
+  let logBytes = 0;
+  const maxLogBytes = limits.maxRecordLogBytes ?? REPORT_LIMITS.maxRecordLogBytes;
+  for (const entry of ordered) {
+    // Log tails have their own budget: the list itself is sized without them.
+    const slim = withoutLogs(entry);
+    const size = Buffer.byteLength(JSON.stringify(slim)) + 16;
+    if (kept.length >= limits.maxEntries || bytes + size > limits.maxContainerBytes) break;
+    const logs = entry.record?.logs === undefined ? 0 : Buffer.byteLength(entry.record.logs);
+    const keepLogs = logs > 0 && logBytes + logs <= maxLogBytes;
+    kept.push(keepLogs || entry.record?.logs === '' ? entry : slim);
+    bytes += size;
+    if (keepLogs) logBytes += logs;
+  }
+  return { containers: kept, truncated: kept.length < containers.length };
+}
+
+const RESOURCE_PRIORITY: Record<ResourceReport['action'], number> = { failed: 0, removed: 1, vanished: 2, 'would-remove': 3, 'in-use': 4, 'skipped-young': 5 };
+
+/** The networks and volumes kept in a report item: what happened first, within the resource budget. */
+export function capResources(resources: readonly ResourceReport[], limits: { maxResourceEntries: number; maxResourceBytes: number; maxErrorChars: number } = REPORT_LIMITS): { resources: ResourceReport[]; truncated: boolean } {
+  const ordered = resources
+    .map((entry, index) => ({ entry, index }))
+    .sort((a, b) => RESOURCE_PRIORITY[a.entry.action] - RESOURCE_PRIORITY[b.entry.action] || a.index - b.index)
+    .map(({ entry }) => (entry.error === undefined ? entry : { ...entry, error: clip(entry.error, limits.maxErrorChars) }));
+  const kept: ResourceReport[] = [];
+  let bytes = 0;
   for (const entry of ordered) {
     const size = Buffer.byteLength(JSON.stringify(entry)) + 16;
-    if (kept.length >= limits.maxEntries || bytes + size > limits.maxContainerBytes) break;
+    if (kept.length >= limits.maxResourceEntries || bytes + size > limits.maxResourceBytes) break;
     kept.push(entry);
     bytes += size;
   }
-  return { containers: kept, truncated: kept.length < containers.length };
+  return { resources: kept, truncated: kept.length < resources.length };
+}
+
+/** The resource fields of a report item, when the agent reported any. */
+function resourceFields(agent: ReapReport | undefined): { fields: { resources?: ResourceReport[]; resourcesTotal?: number; resourcesError?: string }; truncated: boolean } {
+  if (agent === undefined) return { fields: {}, truncated: false };
+  const error = agent.resourcesError === undefined ? {} : { resourcesError: clip(agent.resourcesError, 2000) };
+  if (agent.resources === undefined) return { fields: error, truncated: false };
+  const { resources, truncated } = capResources(agent.resources);
+  return { fields: { resources, resourcesTotal: agent.resources.length, ...error }, truncated };
 }
 
 export function reportSortKey(startedAt: string, runId: string): string {
@@ -92,7 +144,9 @@ export function reportSortKey(startedAt: string, runId: string): string {
 
 export function buildReportItem(input: ReportInput, options: { ttlDays: number; nowMs: number }): ReportItem {
   const agent = input.agentReport;
-  const { containers, truncated } = capContainers(agent?.containers ?? []);
+  const { containers, truncated: containersTruncated } = capContainers(agent?.containers ?? []);
+  const { fields: resourceItem, truncated: resourcesTruncated } = resourceFields(agent);
+  const truncated = containersTruncated || resourcesTruncated;
   const engineId = agent?.engineId ?? input.engineId;
   const clockOffsetMs = input.clockOffsetMs ?? agent?.clockOffsetMs;
   return {
@@ -123,6 +177,7 @@ export function buildReportItem(input: ReportInput, options: { ttlDays: number; 
     containers,
     containersTotal: agent?.containers.length ?? 0,
     truncated,
+    ...resourceItem,
     expiresAt: Math.floor(options.nowMs / 1000) + Math.round(options.ttlDays * 86_400),
     ...(input.outcome === undefined ? {} : { outcome: input.outcome }),
     ...(input.lost === undefined ? {} : { recoveredAt: input.lost.at, lostStatus: input.lost.status, lostError: clip(input.lost.error, 2000) }),
@@ -136,7 +191,8 @@ export function buildReportItem(input: ReportInput, options: { ttlDays: number; 
  * clock measure) stays as written.
  */
 export function recoveredFields(agent: ReapReport, recovered: { at: string; byRunId: string }) {
-  const { containers, truncated } = capContainers(agent.containers);
+  const { containers, truncated: containersTruncated } = capContainers(agent.containers);
+  const { fields: resourceItem, truncated: resourcesTruncated } = resourceFields(agent);
   return {
     status: agent.status as ReportStatus,
     engineId: agent.engineId,
@@ -145,7 +201,8 @@ export function recoveredFields(agent: ReapReport, recovered: { at: string; byRu
     counts: { ...agent.counts },
     containers,
     containersTotal: agent.containers.length,
-    truncated,
+    truncated: containersTruncated || resourcesTruncated,
+    ...resourceItem,
     outcome: 'recovered' as const,
     recoveredAt: recovered.at,
     recoveredBy: recovered.byRunId,

@@ -4,7 +4,7 @@
  * Unknown attributes are tolerated on read (forward compatibility); the known ones must hold.
  */
 import { z } from 'zod';
-import { ContainerReport, ReapCounts } from '../../lib/agent-contract.js';
+import { ContainerReport, ReapCounts, ResourceReport } from '../../lib/agent-contract.js';
 import { agentUrlProblem } from '../../lib/agent-url.js';
 import { ClawboxId, DockerId, HostId, Instant, RunId } from '../../lib/ids.js';
 
@@ -177,6 +177,8 @@ export const ReportItem = z.object({
       limit: z.number(),
       orphans: z.number().int().min(0),
       labelled: z.number().int().min(0),
+      /** What the guard counted (SPEC §9); absent = containers. */
+      kind: z.enum(['containers', 'networks', 'volumes']).optional(),
     })
     .optional(),
   /** The run's start (the same for every host of a run). */
@@ -204,6 +206,12 @@ export const ReportItem = z.object({
   /** How many entries the agent reported; more than `containers.length` when truncated. */
   containersTotal: z.number().int().min(0),
   truncated: z.boolean(),
+  /** Labelled networks and volumes the agent judged (SPEC §9), capped like the containers; absent from older reports. */
+  resources: z.array(ResourceReport).optional(),
+  /** How many resource entries the agent reported; more than `resources.length` when truncated. */
+  resourcesTotal: z.number().int().min(0).optional(),
+  /** Why the agent did not judge networks and volumes in this run. */
+  resourcesError: z.string().max(2000).optional(),
   /** TTL attribute, epoch seconds. */
   expiresAt: z.number().int(),
   /**
@@ -230,7 +238,7 @@ export type ReportItem = z.infer<typeof ReportItem>;
  * answer fits 6 MB whatever the fleet did). `containersTotal` and `truncated` say how long the
  * list is; the one full item is read on its own.
  */
-export const ReportSummary = ReportItem.omit({ containers: true });
+export const ReportSummary = ReportItem.omit({ containers: true, resources: true });
 export type ReportSummary = z.infer<typeof ReportSummary>;
 
 /** What registering a host takes (PUT /v1/hosts/:hostId). */
