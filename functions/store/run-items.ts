@@ -68,7 +68,8 @@ export function isQuiet(input: ReportInput): boolean {
   const agent = input.agentReport;
   if (agent === undefined || input.status !== 'ok' || agent.status !== 'ok') return false;
   if (input.dryRun || input.force || input.error !== undefined || input.errorCode !== undefined || input.outcome !== undefined || agent.cap !== undefined) return false;
-  if (agent.containers.length > 0) return false;
+  // Anything listed (containers, labelled networks or volumes, young or in use) is worth its full report.
+  if (agent.containers.length > 0 || (agent.resources?.length ?? 0) > 0 || agent.resourcesError !== undefined) return false;
   const offset = input.clockOffsetMs ?? agent.clockOffsetMs;
   if (offset !== undefined && Math.abs(offset) > CLOCK_FLAG_MS) return false;
   for (const [name, value] of Object.entries(agent.counts)) {

@@ -70,6 +70,8 @@ describe('isQuiet', () => {
     // S12: a clock off by more than the flag is worth a full report.
     expect(isQuiet(input(agent(), { clockOffsetMs: 6000 }))).toBe(false);
     expect(isQuiet(input(agent({}, { containers: [{ clawboxId: 'a', dockerId: 'f'.repeat(64), state: 'running', createdAt: STARTED, action: 'skipped-young' }] })))).toBe(false);
+    expect(isQuiet(input(agent({}, { resources: [{ kind: 'volume', name: 'v', clawboxId: 'x', action: 'in-use' }] })))).toBe(false);
+    expect(isQuiet(input(agent({}, { resourcesError: 'list volumes: HTTP 500' })))).toBe(false);
     // A count this code does not know yet (a newer agent's) that is not zero: not quiet.
     expect(isQuiet(input(agent({ networksRemoved: 2 } as Partial<ReapReport['counts']>)))).toBe(false);
   });
