@@ -2,12 +2,13 @@
  * Table names and definitions (SPEC §3). `tableDefinitions` is the single source of the key
  * schema: `ensureTables` creates missing tables from it locally (dynalite) and in tests, and the
  * CloudFormation in serverless.yml must declare the same keys and indexes, and TTL on the
- * attributes `ttlAttributes` names (`reports.expiresAt`, `tracked.expiresAt`). TTL is never set
+ * attributes `ttlAttributes` names (`reports.expiresAt`, `runs.expiresAt`, `tracked.x`). TTL is never set
  * through the API here: dynalite does not implement UpdateTimeToLive (items simply never expire
  * locally), and on AWS the stack owns it.
  */
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TRACKED_TTL_ATTRIBUTE } from './tracked-item.js';
 
 export const DEFAULT_TABLE_PREFIX = 'clawbox-reaper-';
 
@@ -44,7 +45,7 @@ export const DAY_INDEX_ATTRIBUTES: readonly string[] = [
  * reports expire after the retention (REAPER_REPORT_TTL_DAYS), tracked items with a lease some
  * time after it ended (functions/store/tracked.ts).
  */
-export const ttlAttributes: Readonly<Partial<Record<keyof TableNames, string>>> = Object.freeze({ reports: 'expiresAt', tracked: 'expiresAt', runs: 'expiresAt' });
+export const ttlAttributes: Readonly<Partial<Record<keyof TableNames, string>>> = Object.freeze({ reports: 'expiresAt', tracked: TRACKED_TTL_ATTRIBUTE, runs: 'expiresAt' });
 
 export function tableNames(prefix: string = DEFAULT_TABLE_PREFIX): TableNames {
   return {

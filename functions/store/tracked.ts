@@ -23,6 +23,7 @@ import { abandonOnAbort, abortReason } from './abort.js';
 import { parseItem } from './corrupt.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { MAX_PAGE_SIZE, TrackInput, TrackedItem, TrackedProjection } from './schemas.js';
+import { fromStored, LEAN, LEGACY_ATTRIBUTES, storedDockerId } from './tracked-item.js';
 
 /**
  * The lease rule (S2, S12), pure: a tracked item protects its container until its lease, if any,
@@ -102,20 +103,26 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
       parseValue(ClawboxId, containerId, 'containerId');
       const settings = parseValue(TrackInput, input, 'tracking');
       const nowMs = now();
-      // Every attribute through a #placeholder: `owner` is a DynamoDB reserved word, and others may become one.
-      const set = ['#createdAt = if_not_exists(#createdAt, :at)', '#updatedAt = :at'];
-      const remove: string[] = [];
-      const names: Record<string, string> = { '#createdAt': 'createdAt', '#updatedAt': 'updatedAt' };
-      const values: Record<string, unknown> = { ':at': new Date(nowMs).toISOString() };
-      const field = (name: 'dockerId' | 'owner' | 'leaseExpiresAt' | 'expiresAt', value: unknown) => {
-        names[`#${name}`] = name;
-        if (value === undefined) remove.push(`#${name}`);
+      // Stored lean (./tracked-item.ts). Every attribute through a #placeholder: `owner` is a
+      // DynamoDB reserved word, and others may become one.
+      const set = ['#c = if_not_exists(#c, :at)', '#u = :at'];
+      const names: Record<string, string> = { '#c': LEAN.createdAt, '#u': LEAN.updatedAt };
+      const values: Record<string, unknown> = { ':at': nowMs };
+      // An item an earlier build wrote loses its long names (its createdAt is kept: the original).
+      const remove: string[] = LEGACY_ATTRIBUTES.map((name, i) => {
+        names[`#legacy${i}`] = name;
+        return `#legacy${i}`;
+      });
+      const field = (name: keyof typeof LEAN, value: unknown) => {
+        const short = LEAN[name];
+        names[`#${short}`] = short;
+        if (value === undefined) remove.push(`#${short}`);
         else {
-          set.push(`#${name} = :${name}`);
-          values[`:${name}`] = value;
+          set.push(`#${short} = :${short}`);
+          values[`:${short}`] = value;
         }
       };
-      field('dockerId', settings.dockerId);
+      field('dockerId', settings.dockerId === undefined ? undefined : storedDockerId(settings.dockerId));
       field('owner', settings.owner);
       const leaseExpiresAt = settings.leaseSeconds === undefined ? undefined : Math.floor(nowMs / 1000) + settings.leaseSeconds;
       field('leaseExpiresAt', leaseExpiresAt);
@@ -131,7 +138,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return parseItem(TrackedItem, out.Attributes, table, keyName(hostId, containerId));
+      return parseItem(TrackedItem, fromStored(out.Attributes ?? {}), table, keyName(hostId, containerId));
     },
 
     async untrack(hostId, containerId) {
@@ -141,7 +148,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
 
     async get(hostId, containerId) {
       const out = await doc.send(new GetCommand({ TableName: table, Key: { hostId, containerId }, ConsistentRead: true }));
-      return out.Item === undefined ? undefined : parseItem(TrackedItem, out.Item, table, keyName(hostId, containerId));
+      return out.Item === undefined ? undefined : parseItem(TrackedItem, fromStored(out.Item), table, keyName(hostId, containerId));
     },
 
     async readTracked(hostId, nowSeconds, options = {}) {
@@ -156,9 +163,10 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
         const command = new QueryCommand({
           TableName: table,
           KeyConditionExpression: '#hostId = :hostId',
-          ExpressionAttributeNames: { '#hostId': 'hostId', '#containerId': 'containerId', '#dockerId': 'dockerId', '#lease': 'leaseExpiresAt' },
+          // Both stored forms (./tracked-item.ts): the lean names and an earlier build's long ones.
+          ExpressionAttributeNames: { '#hostId': 'hostId', '#containerId': 'containerId', '#d': LEAN.dockerId, '#l': LEAN.leaseExpiresAt, '#dockerId': 'dockerId', '#lease': 'leaseExpiresAt' },
           ExpressionAttributeValues: { ':hostId': hostId },
-          ProjectionExpression: '#containerId, #dockerId, #lease',
+          ProjectionExpression: '#containerId, #d, #l, #dockerId, #lease',
           // A just-written track must be seen: the manager tracks before it creates (SPEC §3).
           ConsistentRead: true,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
@@ -168,7 +176,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
         for (const raw of page.Items ?? []) {
           snapshot.items++;
           // A corrupt item may be some container's only protection: throw rather than skip it (S5).
-          const item = parseItem(TrackedProjection, raw, table, `${hostId}/?`);
+          const item = parseItem(TrackedProjection, fromStored(raw), table, `${hostId}/?`);
           if (!protects(item, nowSeconds, skewSeconds)) {
             snapshot.expired++;
             continue;
@@ -201,7 +209,7 @@ export function createTrackedStore(doc: DynamoDBDocumentClient, table: string, n
             ...(lastKey ? { ExclusiveStartKey: lastKey } : {}),
           }),
         );
-        for (const raw of out.Items ?? []) items.push(parseItem(TrackedItem, raw, table, `${hostId}/?`));
+        for (const raw of out.Items ?? []) items.push(parseItem(TrackedItem, fromStored(raw), table, `${hostId}/?`));
         lastKey = out.LastEvaluatedKey;
       } while (lastKey !== undefined && items.length < limit);
       const next = lastKey === undefined ? undefined : TrackedCursor.safeParse(lastKey);

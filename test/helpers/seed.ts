@@ -1,12 +1,13 @@
 /**
  * Bulk seeding of tracked items with BatchWriteItem (25 a request): a test fixture for hosts with
- * thousands of items. Items have the exact shape the store writes (TrackedItem).
+ * thousands of items, stored exactly as the store writes them (the lean form, functions/store/tracked-item.ts).
  */
 import type { ReportStatus, Store } from '../../functions/store/index.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import type { TrackedItem } from '../../functions/store/schemas.js';
+import { toStored } from '../../functions/store/tracked-item.js';
 
 export async function seedTracked(client: DynamoDBClient, table: string, items: TrackedItem[], concurrency = 8): Promise<void> {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
@@ -16,7 +17,8 @@ export async function seedTracked(client: DynamoDBClient, table: string, items: 
   await Promise.all(
     batches.map((batch) =>
       limit(async () => {
-        let requests: { PutRequest: { Item: Record<string, unknown> } }[] = batch.map((Item) => ({ PutRequest: { Item } }));
+        // Stored as the store writes them (lean, functions/store/tracked-item.ts).
+        let requests: { PutRequest: { Item: Record<string, unknown> } }[] = batch.map((item) => ({ PutRequest: { Item: toStored(item) } }));
         for (let attempt = 0; requests.length > 0; attempt++) {
           if (attempt > 20) throw new Error('seeding: unprocessed items after 20 attempts');
           const out = await doc.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
