@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { issueAnchor } from '../agent/anchor.js';
@@ -129,6 +128,7 @@ async function main(role: string | undefined): Promise<void> {
   });
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// By the script's name, not import.meta.url: bundled (bench/bundle-fanout.mjs), this module is also inlined into fanout.mjs.
+if (process.argv[1] !== undefined && /fanout-sim\.(ts|mjs)$/.test(process.argv[1])) {
   await main(process.argv[2]);
 }

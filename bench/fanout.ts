@@ -13,6 +13,11 @@
  * --orphan-share: the share of hosts that have an orphan each run (default 1: every host removes
  * one, the pessimistic case); the others are quiet (SPEC §10's compact outcomes).
  *
+ * CPU figures are taken on the code as Lambda runs it: `node bench/bundle-fanout.mjs` builds this
+ * file and the simulator with esbuild (as scripts/build.mjs builds the handlers) into
+ * dist/bench/, then `node dist/bench/fanout.mjs …`. Under tsx every function carries a naming
+ * wrapper (esbuild's keepNames) that the deployed bundle does not: ~10–20 % more CPU.
+ *
  * Prints JSON. `runFanoutBench` is exported for bench/run.ts.
  */
 import { spawn } from 'node:child_process';
@@ -78,7 +83,9 @@ function percentile(sorted: number[], p: number): number {
 
 /** Starts `bench/fanout-sim.ts <role>` in a child node (same loader as this process) and reads its address line. */
 async function startChild(role: 'agents' | 'dynamo', env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./fanout-sim.ts', import.meta.url)), role], {
+  // Bundled (`--bundled`), the simulator is the .mjs built beside this file; otherwise the .ts under tsx.
+  const sim = import.meta.url.endsWith('.mjs') ? fileURLToPath(new URL('./fanout-sim.mjs', import.meta.url)) : fileURLToPath(new URL('./fanout-sim.ts', import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, sim, role], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -32,25 +32,27 @@ function dockerIdOf(value: unknown): unknown {
   return value;
 }
 
-const isoOf = (value: unknown): unknown => (typeof value === 'number' && Number.isFinite(value) ? new Date(value).toISOString() : value);
+function isoOf(value: unknown): unknown {
+  return typeof value === 'number' && Number.isFinite(value) ? new Date(value).toISOString() : value;
+}
 
 /** A stored item (either form) in the shape TrackedItem parses; unknown attributes are dropped. */
 export function fromStored(raw: Record<string, unknown>): Record<string, unknown> {
-  const pick = (lean: string, legacy: string) => (raw[lean] !== undefined ? raw[lean] : raw[legacy]);
+  // On the reaper's hot path (every tracked item of every host, every run): no closures here.
   const out: Record<string, unknown> = {
     hostId: raw.hostId,
     containerId: raw.containerId,
     // A legacy createdAt is the original one: kept over the lean `c` a re-track set.
-    createdAt: raw.createdAt !== undefined ? raw.createdAt : isoOf(raw[LEAN.createdAt]),
-    updatedAt: raw[LEAN.updatedAt] !== undefined ? isoOf(raw[LEAN.updatedAt]) : raw.updatedAt,
+    createdAt: raw.createdAt !== undefined ? raw.createdAt : isoOf(raw.c),
+    updatedAt: raw.u !== undefined ? isoOf(raw.u) : raw.updatedAt,
   };
-  const dockerId = dockerIdOf(pick(LEAN.dockerId, 'dockerId'));
+  const dockerId = raw.d !== undefined ? dockerIdOf(raw.d) : raw.dockerId;
   if (dockerId !== undefined) out.dockerId = dockerId;
-  const owner = pick(LEAN.owner, 'owner');
+  const owner = raw.o !== undefined ? raw.o : raw.owner;
   if (owner !== undefined) out.owner = owner;
-  const lease = pick(LEAN.leaseExpiresAt, 'leaseExpiresAt');
+  const lease = raw.l !== undefined ? raw.l : raw.leaseExpiresAt;
   if (lease !== undefined) out.leaseExpiresAt = lease;
-  const ttl = pick(LEAN.expiresAt, 'expiresAt');
+  const ttl = raw.x !== undefined ? raw.x : raw.expiresAt;
   if (ttl !== undefined) out.expiresAt = ttl;
   return out;
 }
