@@ -159,6 +159,7 @@ export const FleetPage: FC<FleetPageProps> = ({ data, window, status, nowMs, sig
                   <td class="when">
                     {last ? (
                       <>
+                        {last.quiet === true ? 'quiet since ' : ''}
                         {ago(last.at, nowMs)}
                         <small>{formatInstant(last.at)}</small>
                         <small>

@@ -85,7 +85,7 @@ export const HostPage: FC<HostPageProps> = ({ hostId, data, window, status, nowM
                 <a href={reportUrl(hostId, last.runId, { range: window.range })}>
                   <StatusBadge status={last.status} />
                 </a>
-                {` ${ago(last.at, nowMs)} · ${formatInstant(last.at)} · run `}
+                {` ${last.quiet === true ? 'quiet since ' : ''}${ago(last.at, nowMs)} · ${formatInstant(last.at)} · run `}
                 <a class="mono" href={runUrl(last.runId, { range: window.range })} title={last.runId}>
                   {shortId(last.runId)}
                 </a>
