@@ -30,6 +30,7 @@ export const PRICES = {
   storagePerGbMonth: 0.25,
   lambdaPerGbSecond: 0.0000133334,
   lambdaPerMillionRequests: 0.2,
+  logsIngestionPerGb: 0.5,
   /** Storage GB taken as 10^9 bytes (the larger bill of the two readings). */
   gbBytes: 1e9,
 } as const;
@@ -41,6 +42,12 @@ const TICKS_HELD = REPORT_TTL_DAYS * 24 * 60;
 const LAMBDA_GB = 0.5;
 /** The vCPU share a 512 MB Lambda gets (1,769 MB is one vCPU). */
 const LAMBDA_VCPU = 0.29;
+/**
+ * CloudWatch Logs a shard run writes when nothing goes wrong: Lambda's START/END/REPORT lines,
+ * the run summary and the EMF metrics line. An estimate (not measured here); per-host lines are
+ * logged only when something fails.
+ */
+const LOG_BYTES_PER_SHARD_RUN = 1500;
 /** DynamoDB's page limit for Query and Scan. */
 const PAGE_BYTES = 1024 * 1024;
 
@@ -65,7 +72,7 @@ export interface Line {
   kind: 'read' | 'write' | 'lambda' | 'storage';
   /** Per host per tick (storage: bytes held per host). */
   units: number;
-  unit: 'RRU' | 'WRU' | 'GB-s' | 'requests' | 'bytes held';
+  unit: 'RRU' | 'WRU' | 'GB-s' | 'requests' | 'log bytes' | 'bytes held';
   dollarsPerMonth: number;
 }
 
@@ -88,15 +95,32 @@ export interface Floor {
   maxItemBytesForOneUnit: number;
   /** Keys plus the binary dockerId alone: no layout that keeps them is smaller. */
   keysAndDockerIdBytes: number;
+  /** The same with one-letter key names (a new table's key schema). */
+  shortKeysAndDockerIdBytes: number;
+  /** Lean items one 4 KB unit holds. */
+  leanItemsPerUnit: number;
   reachable: boolean;
   arithmetic: string[];
+}
+
+/** Bytes by DynamoDB's rules (tracked: the average item). */
+export interface ItemSizes {
+  trackedCurrentAvg: number;
+  trackedLeanAvg: number;
+  hostItemQuiet: number;
+  hostItemEventful: number;
+  shardItem: number;
+  runHeader: number;
+  eventfulReport: number;
+  eventfulDayIndexEntry: number;
+  oldQuietReport: number;
 }
 
 export interface CostResult {
   params: CostParams;
   prices: typeof PRICES;
   ticksPerMonth: number;
-  sizes: Record<string, number>;
+  sizes: ItemSizes;
   current: Design;
   lean: Design;
   old: Design;
@@ -295,6 +319,7 @@ function design(name: string, lines: Omit<Line, 'dollarsPerMonth'>[]): Design {
       : line.unit === 'WRU' ? (line.units * PRICES.writePerMillion) / 1e6
       : line.unit === 'GB-s' ? line.units * PRICES.lambdaPerGbSecond
       : line.unit === 'requests' ? (line.units * PRICES.lambdaPerMillionRequests) / 1e6
+      : line.unit === 'log bytes' ? (line.units / PRICES.gbBytes) * PRICES.logsIngestionPerGb
       : 0;
     const dollarsPerMonth = line.unit === 'bytes held' ? (line.units / PRICES.gbBytes) * PRICES.storagePerGbMonth : perTick * TICKS_PER_MONTH;
     return { ...line, dollarsPerMonth };
@@ -331,7 +356,7 @@ export function computeCost(input: Partial<CostParams> = {}): CostResult {
   const hostEventful = hostItem(hostId, eventfulInput, false);
   const dayEntry = (report: Record<string, unknown>) => pick(report, ['hostId', 'sk', 'day', ...DAY_INDEX_ATTRIBUTES]);
   // The old design's two GSIs projected ALL: each entry is the whole item (its keys are in it).
-  const sizes = {
+  const sizes: ItemSizes = {
     trackedCurrentAvg: sum(currentSizes) / Math.max(1, tracked),
     trackedLeanAvg: sum(leanSizes) / Math.max(1, tracked),
     hostItemQuiet: itemSize(hostQuiet),
@@ -348,6 +373,7 @@ export function computeCost(input: Partial<CostParams> = {}): CostResult {
   const lambda: Omit<Line, 'dollarsPerMonth'>[] = [
     { what: `Lambda compute: ${cpuMs} ms CPU per host at ${LAMBDA_VCPU} vCPU (512 MB)`, kind: 'lambda', units: (cpuMs / LAMBDA_VCPU / 1000) * LAMBDA_GB, unit: 'GB-s' },
     { what: 'Lambda requests: one per shard, one planner per run', kind: 'lambda', units: 1 / hostsInShard + 1 / fleet, unit: 'requests' },
+    { what: `CloudWatch Logs: ~${LOG_BYTES_PER_SHARD_RUN} B a shard run (estimate)`, kind: 'lambda', units: LOG_BYTES_PER_SHARD_RUN / hostsInShard, unit: 'log bytes' },
   ];
   const hostsScan = { what: 'hosts Scan, consistent (this host item’s share)', kind: 'read' as const, units: hostItemBytes / READ_UNIT_BYTES, unit: 'RRU' as const };
   const registryHeld = (trackedSizes: number[]) => sum(trackedSizes) + tracked * STORAGE_OVERHEAD_BYTES + hostItemBytes + STORAGE_OVERHEAD_BYTES;
@@ -401,15 +427,19 @@ function floorOf(hostId: string, refs: ReturnType<typeof trackedRefs>): Floor {
   const dollarsPerMonth = readUnits * perUnit;
   const unitsForTarget = Math.floor(0.01 / perUnit);
   const maxItemBytesForOneUnit = items === 0 ? Infinity : READ_UNIT_BYTES / items;
-  const keysAndDockerIdBytes = items === 0 ? 0 : sum(refs.map((r) => itemSize({ hostId, containerId: r.containerId, d: Buffer.from(r.dockerId, 'hex') }))) / items;
+  const average = (build: (r: (typeof refs)[number]) => Record<string, unknown>) => (items === 0 ? 0 : sum(refs.map((r) => itemSize(build(r)))) / items);
+  const keysAndDockerIdBytes = average((r) => ({ hostId, containerId: r.containerId, d: Buffer.from(r.dockerId, 'hex') }));
+  const shortKeysAndDockerIdBytes = average((r) => ({ h: hostId, k: r.containerId, d: Buffer.from(r.dockerId, 'hex') }));
+  const leanItemsPerUnit = Math.floor(READ_UNIT_BYTES / (queryBytes / Math.max(1, items)));
   const reachable = dollarsPerMonth < 0.01;
   const arithmetic = [
     `one read unit a tick for a month: ${TICKS_PER_MONTH} ticks × $${PRICES.readPerMillion}/10^6 = $${perUnit.toFixed(5)}`,
     `$0.01 a month pays for ${(0.01 / perUnit).toFixed(2)} units a tick; a Query is billed in whole 4 KB units, so at most ${unitsForTarget}`,
     `${items} lean items = ${queryBytes} B (${(queryBytes / items).toFixed(1)} B each) → ceil(${queryBytes} / ${READ_UNIT_BYTES}) = ${readUnits} units → $${dollarsPerMonth.toFixed(5)}/host/month for this read alone`,
-    `${unitsForTarget} unit holds ${items} items only if they average ≤ ${maxItemBytesForOneUnit.toFixed(1)} B; the keys and the binary Docker id alone are ${keysAndDockerIdBytes.toFixed(1)} B`,
+    `${unitsForTarget} unit holds ${items} items only if they average ≤ ${maxItemBytesForOneUnit.toFixed(1)} B; the keys and the binary Docker id alone are ${keysAndDockerIdBytes.toFixed(1)} B (${shortKeysAndDockerIdBytes.toFixed(1)} B even with one-letter key names)`,
+    `one unit holds ${leanItemsPerUnit} lean items: a host with up to ${leanItemsPerUnit} tracked containers reads them for $${perUnit.toFixed(5)}/month`,
   ];
-  return { items, leanItemBytes: queryBytes / Math.max(1, items), queryBytes, readUnits, dollarsPerMonth, unitsForTarget, maxItemBytesForOneUnit, keysAndDockerIdBytes, reachable, arithmetic };
+  return { items, leanItemBytes: queryBytes / Math.max(1, items), queryBytes, readUnits, dollarsPerMonth, unitsForTarget, maxItemBytesForOneUnit, keysAndDockerIdBytes, shortKeysAndDockerIdBytes, leanItemsPerUnit, reachable, arithmetic };
 }
 
 const money = (x: number) => `$${x.toFixed(5)}`;
@@ -418,7 +448,8 @@ export function renderCost(result: CostResult): string {
   const { params: p, prices } = result;
   const out: string[] = [
     `Cost per host per month, one run a minute (${result.ticksPerMonth} runs a month), ${p.tracked} tracked containers per host, ${p.eventful * 100}% of hosts eventful per run, ${p.shardHosts} hosts a shard, fleet ${p.fleet}, ${p.cpuMs} ms reaper CPU per host.`,
-    `Prices (${prices.basis}): $${prices.writePerMillion}/M write units, $${prices.readPerMillion}/M read units, $${prices.storagePerGbMonth}/GB-month (GB = 10^9 B), Lambda $${prices.lambdaPerGbSecond}/GB-s and $${prices.lambdaPerMillionRequests}/M requests.`,
+    `Prices (${prices.basis}): $${prices.writePerMillion}/M write units, $${prices.readPerMillion}/M read units, $${prices.storagePerGbMonth}/GB-month (GB = 10^9 B), Lambda $${prices.lambdaPerGbSecond}/GB-s and $${prices.lambdaPerMillionRequests}/M requests, CloudWatch Logs $${prices.logsIngestionPerGb}/GB ingested.`,
+    'Not counted: reads by people (API, dashboard), which do not grow with the run rate; fixed per-account costs (alarms, the five metrics).',
     `Item sizes (DynamoDB rules): tracked today ${result.sizes.trackedCurrentAvg.toFixed(1)} B avg, lean ${result.sizes.trackedLeanAvg.toFixed(1)} B avg; host item ${result.sizes.hostItemQuiet}/${result.sizes.hostItemEventful} B (quiet/eventful lastReap); shard item ${result.sizes.shardItem} B; run header ${result.sizes.runHeader} B; eventful report ${result.sizes.eventfulReport} B (day-index entry ${result.sizes.eventfulDayIndexEntry} B); old quiet report ${result.sizes.oldQuietReport} B.`,
     '',
   ];
@@ -426,7 +457,7 @@ export function renderCost(result: CostResult): string {
     out.push(`${d.name}`, '| what | per host per tick | $/host/month |', '| --- | ---: | ---: |');
     for (const l of d.lines) out.push(`| ${l.what} | ${l.unit === 'bytes held' ? `${(l.units / 1e6).toFixed(2)} MB held` : `${l.units.toPrecision(3)} ${l.unit}`} | ${money(l.dollarsPerMonth)} |`);
     out.push(
-      `| reads / writes / Lambda / storage | | ${money(d.byKind.read)} / ${money(d.byKind.write)} / ${money(d.byKind.lambda)} / ${money(d.byKind.storage)} |`,
+      `| reads / writes / Lambda and logs / storage | | ${money(d.byKind.read)} / ${money(d.byKind.write)} / ${money(d.byKind.lambda)} / ${money(d.byKind.storage)} |`,
       `| **total** | | **${money(d.total)}** (target $0.01: ${d.total <= 0.01 ? 'met' : 'not met'}) |`,
       '',
     );
@@ -437,6 +468,7 @@ export function renderCost(result: CostResult): string {
     f.reachable
       ? `  $0.01 is reachable for this read: ${money(f.dollarsPerMonth)}.`
       : `  $0.01 per host per month is NOT reachable with ${f.items} tracked items read consistently every minute: the read alone costs ${money(f.dollarsPerMonth)}. The lean layout reaches this floor (${f.readUnits} units a tick); the lowest total is ${money(result.lean.total)}.`,
+    `  Above the floor in the lean total: ${money(result.lean.total - f.dollarsPerMonth)} (other reads ${money(result.lean.byKind.read - f.dollarsPerMonth)}, writes ${money(result.lean.byKind.write)}, Lambda and logs ${money(result.lean.byKind.lambda)}, storage ${money(result.lean.byKind.storage)}).`,
   );
   return out.join('\n');
 }
