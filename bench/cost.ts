@@ -449,6 +449,7 @@ export function renderCost(result: CostResult): string {
   const out: string[] = [
     `Cost per host per month, one run a minute (${result.ticksPerMonth} runs a month), ${p.tracked} tracked containers per host, ${p.eventful * 100}% of hosts eventful per run, ${p.shardHosts} hosts a shard, fleet ${p.fleet}, ${p.cpuMs} ms reaper CPU per host.`,
     `Prices (${prices.basis}): $${prices.writePerMillion}/M write units, $${prices.readPerMillion}/M read units, $${prices.storagePerGbMonth}/GB-month (GB = 10^9 B), Lambda $${prices.lambdaPerGbSecond}/GB-s and $${prices.lambdaPerMillionRequests}/M requests, CloudWatch Logs $${prices.logsIngestionPerGb}/GB ingested.`,
+    'Lean tracked layout (the target): keys hostId + containerId, d = dockerId as 32 bytes of binary, o = owner, c/u = created/updated as epoch ms, l = lease and x = TTL as epoch s (numbers).',
     'Not counted: reads by people (API, dashboard), which do not grow with the run rate; fixed per-account costs (alarms, the five metrics).',
     `Item sizes (DynamoDB rules): tracked today ${result.sizes.trackedCurrentAvg.toFixed(1)} B avg, lean ${result.sizes.trackedLeanAvg.toFixed(1)} B avg; host item ${result.sizes.hostItemQuiet}/${result.sizes.hostItemEventful} B (quiet/eventful lastReap); shard item ${result.sizes.shardItem} B; run header ${result.sizes.runHeader} B; eventful report ${result.sizes.eventfulReport} B (day-index entry ${result.sizes.eventfulDayIndexEntry} B); old quiet report ${result.sizes.oldQuietReport} B.`,
     '',
