@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { benchAgentReap, type AgentReapBench } from './agent-reap.js';
 import { measureAgentRss, type AgentRssFigures } from './agent-rss.js';
 import { measureColdStart, type ColdStartFigures } from './cold-start.js';
+import { computeCost, type CostResult } from './cost.js';
 import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
 
 interface Results {
@@ -17,6 +18,7 @@ interface Results {
   fanout?: FanoutBenchResult & { at: string };
   coldStart?: ColdStartFigures & { at: string };
   agentRss?: AgentRssFigures & { at: string };
+  cost?: CostResult & { at: string };
 }
 
 const RESULTS_JSON = 'bench/results.json';
@@ -56,6 +58,10 @@ if (wanted('agent-rss')) {
   execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   results.agentRss = { ...(await measureAgentRss({ runs: 5 })), at: at() };
   process.stderr.write(`agent idle RSS: one-file ${results.agentRss.oneFileAgent.medianMiB.toFixed(1)} MiB, CLI ${results.agentRss.cliAgent.medianMiB.toFixed(1)} MiB\n`);
+}
+if (wanted('cost')) {
+  results.cost = { ...computeCost(), at: at() };
+  process.stderr.write(`cost: $${results.cost.lean.total.toFixed(4)}/host/month (lean tracked), $${results.cost.current.total.toFixed(4)} (tracked today), old design $${results.cost.old.total.toFixed(4)}\n`);
 }
 
 writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
@@ -140,6 +146,25 @@ function render(r: Results): string {
       `| **one-file agent**: \`node agent.mjs\` (dist/agent.mjs, ${m.bundleKB} KB, alone in a temp dir) | **${m.oneFileAgent.medianMiB.toFixed(1)} MiB** | ${starts(m.oneFileAgent)} |`,
       '',
       `Goal ≤ ${m.goalMiB} MiB: ${m.withinGoal ? 'met' : '**not met**'}.`,
+      '',
+    );
+  }
+  if (r.cost) {
+    const c = r.cost;
+    const m = (x: number) => `$${x.toFixed(4)}`;
+    const row = (d: CostResult['current']) => `| ${d.name} | ${m(d.byKind.read)} | ${m(d.byKind.write)} | ${m(d.byKind.lambda)} | ${m(d.byKind.storage)} | **${m(d.total)}** |`;
+    out.push(
+      `## DynamoDB and Lambda cost per host per month, one run a minute (${c.at})`,
+      '',
+      `Command: \`npx tsx bench/cost.ts\` (arithmetic on item sizes by DynamoDB's rules, items built by the project's builders; no AWS call). ${c.params.tracked} tracked containers a host, ${c.params.eventful * 100}% of hosts eventful a run, ${c.params.shardHosts} hosts a shard, ${c.params.cpuMs} ms CPU a host. Prices: ${c.prices.basis}.`,
+      '',
+      '| design | reads | writes | Lambda + logs | storage (90 days) | total |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      row(c.current),
+      row(c.lean),
+      row(c.old),
+      '',
+      `Floor (the consistent tracked read alone, lean layout): ${c.floor.readUnits} read units a run = ${m(c.floor.dollarsPerMonth)}; goal ≤ $0.01: ${c.lean.total <= 0.01 ? 'met' : `**not met** (${c.floor.reachable ? 'reachable' : 'not reachable with this read'})`}.`,
       '',
     );
   }
