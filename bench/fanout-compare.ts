@@ -4,7 +4,7 @@
  *   - the baseline: an earlier commit (default 0b5c6b2, before sharding and compact outcomes),
  *     checked out into a temporary git worktree and run as it was (every host removes one orphan
  *     every run: its simulator has no quiet hosts);
- *   - this checkout, bundled as Lambda runs it (bench/bundle-fanout.mjs), on the same shape
+ *   - this checkout, bundled as Lambda runs it (scripts/bundle-fanout.mjs), on the same shape
  *     (--orphan-share 1) and on a realistic one (1 % of hosts with an orphan each run).
  * One after the other, never at once (2 cores). Prints JSON; bench/run.ts keeps it as `fanoutScale`.
  *
@@ -72,9 +72,11 @@ export function runFanoutCompare(options: { hosts?: number; baseline?: string; q
     if (!existsSync(join(worktree, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'));
     const tsx = join(root, 'node_modules', '.bin', 'tsx');
     const runs: FanoutScaleRun[] = [];
-    runs.push(runJson(`baseline ${baseline}`, tsx, ['bench/fanout.ts', '--hosts', String(hosts)], worktree, 1));
-    execFileSync(process.execPath, ['bench/bundle-fanout.mjs'], { cwd: root, stdio: 'inherit' });
-    runs.push(runJson('this checkout, same shape', process.execPath, ['dist/bench/fanout.mjs', '--hosts', String(hosts), '--orphan-share', '1'], root, 1));
+    // Every host removes one orphan on the same shape: the fleet budget is raised to match (S4 would cap the rest).
+    const budget = ['--fleet-max-reap', String(hosts)];
+    runs.push(runJson(`baseline ${baseline}`, tsx, ['bench/fanout.ts', '--hosts', String(hosts), ...budget], worktree, 1));
+    execFileSync(process.execPath, ['scripts/bundle-fanout.mjs'], { cwd: root, stdio: 'inherit' });
+    runs.push(runJson('this checkout, same shape', process.execPath, ['dist/bench/fanout.mjs', '--hosts', String(hosts), '--orphan-share', '1', ...budget], root, 1));
     runs.push(runJson(`this checkout, ${quietShare * 100} % of hosts with an orphan`, process.execPath, ['dist/bench/fanout.mjs', '--hosts', String(hosts), '--orphan-share', String(quietShare)], root, quietShare));
     const [base, same] = runs;
     return { hosts, baselineCommit: baseline, runs, cpuRatioSameShape: Math.round(((base?.cpuPerHostMs ?? 0) / (same?.cpuPerHostMs ?? 1)) * 100) / 100, goalCpuPerHostMs: 1 };

@@ -13,7 +13,7 @@
  * --orphan-share: the share of hosts that have an orphan each run (default 1: every host removes
  * one, the pessimistic case); the others are quiet (SPEC §10's compact outcomes).
  *
- * CPU figures are taken on the code as Lambda runs it: `node bench/bundle-fanout.mjs` builds this
+ * CPU figures are taken on the code as Lambda runs it: `node scripts/bundle-fanout.mjs` builds this
  * file and the simulator with esbuild (as scripts/build.mjs builds the handlers) into
  * dist/bench/, then `node dist/bench/fanout.mjs …`. Under tsx every function carries a naming
  * wrapper (esbuild's keepNames) that the deployed bundle does not: ~10–20 % more CPU.

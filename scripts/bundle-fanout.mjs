@@ -1,7 +1,7 @@
 // Builds bench/fanout.ts and its simulator into dist/bench/ as plain ESM bundles (dependencies
 // from node_modules, no keepNames), so the fan-out's CPU is measured on code built the way the
 // Lambda handlers are (scripts/build.mjs), not under tsx's transpiler.
-//   node bench/bundle-fanout.mjs && node dist/bench/fanout.mjs --hosts 10000 --orphan-share 0.01
+//   node scripts/bundle-fanout.mjs && node dist/bench/fanout.mjs --hosts 10000 --orphan-share 0.01
 import { build } from 'esbuild';
 
 await build({
