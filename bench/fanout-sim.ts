@@ -128,7 +128,7 @@ async function main(role: string | undefined): Promise<void> {
   });
 }
 
-// By the script's name, not import.meta.url: bundled (bench/bundle-fanout.mjs), this module is also inlined into fanout.mjs.
+// By the script's name, not import.meta.url: bundled (scripts/bundle-fanout.mjs), this module is also inlined into fanout.mjs.
 if (process.argv[1] !== undefined && /fanout-sim\.(ts|mjs)$/.test(process.argv[1])) {
   await main(process.argv[2]);
 }
