@@ -99,8 +99,10 @@ export interface RunContext {
   quarantineSeconds: number;
   /** S4: the run's fleet budget; undefined on dry runs and forced runs (nothing to bound, or lifted). */
   budget: FleetBudget | undefined;
-  /** Quiet outcomes are left to the shard item (functions/reaper/shard.ts) instead of a report item each. */
+  /** Quiet outcomes are left to the shard item (functions/reaper/run.ts) instead of a report item each. */
   compactQuiet?: boolean;
+  /** Set when this shard never reached a worker: every host gets this as its `error` report, and nothing is sent. */
+  notSent?: string;
 }
 
 export interface HostReapDeps {
@@ -416,7 +418,8 @@ export function createHostReaper(deps: HostReapDeps) {
     const pendingBefore = host.lastReap?.unknownRuns ?? [];
     let stillUnknown: Promise<PendingRun[]> = Promise.resolve(pendingBefore);
     // A host that could never have been contacted says why, even when its turn never came.
-    if (ctx.masterKey instanceof Error) verdict = { status: 'error', error: `master key unavailable, nothing was sent: ${ctx.masterKey.message}`, attempts: 0 };
+    if (ctx.notSent !== undefined) verdict = { status: 'error', error: ctx.notSent, attempts: 0 };
+    else if (ctx.masterKey instanceof Error) verdict = { status: 'error', error: `master key unavailable, nothing was sent: ${ctx.masterKey.message}`, attempts: 0 };
     else if (options.notReached) verdict = { status: 'timeout', error: NOT_REACHED, attempts: 0 };
     else {
       // Earlier runs whose outcome is unknown are asked about beside this one's command, so the

@@ -229,13 +229,10 @@ export function createReaper(deps: ReaperDeps): Reaper {
     const workDeadline = shard.deadlineAt - deps.settings.reportMarginMs;
 
     let masterKey: string | Error;
-    if (shard.notDispatched !== undefined) masterKey = new Error(shard.notDispatched);
-    else {
-      try {
-        masterKey = await deps.masterKey();
-      } catch (error) {
-        masterKey = error instanceof Error ? error : new Error(describe(error));
-      }
+    try {
+      masterKey = await deps.masterKey();
+    } catch (error) {
+      masterKey = error instanceof Error ? error : new Error(describe(error));
     }
 
     const abort = new AbortController();
@@ -256,13 +253,14 @@ export function createReaper(deps: ReaperDeps): Reaper {
       quarantineSeconds: shard.now ? 0 : deps.settings.quarantineSeconds,
       budget: shard.fleetBudget === undefined ? undefined : new FleetBudget(shard.fleetBudget),
       compactQuiet: true,
+      ...(shard.notDispatched === undefined ? {} : { notSent: shard.notDispatched }),
     };
     // S10: the shard's unpinned hosts are identified together and pinned (or refused) before any
     // of them gets a command, so two unpinned hosts on one engine are seen together. Pinned
     // hosts do not wait for this: a hung unpinned agent must not hold up the fleet (S8).
     const unpinned = shard.hosts.filter((h) => h.engineId === undefined);
     const binding: Promise<Map<string, Prepared>> =
-      typeof masterKey === 'string' && unpinned.length > 0
+      typeof masterKey === 'string' && unpinned.length > 0 && shard.notDispatched === undefined
         ? (async () => bindUnpinned(unpinned, shard.all ?? (await deps.store.hosts.list()).hosts, ctx, masterKey))().catch((error: unknown) => {
             const verdict = { status: 'error' as const, error: `could not read the hosts to bind new ones to their engines, nothing was sent: ${describe(error)}`, attempts: 0 };
             return new Map<string, Prepared>(unpinned.map((h) => [h.hostId, { verdict }]));

@@ -6,7 +6,6 @@
  * Invoke API that runs the real reaper handler on the payload it receives.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { handler, createApiFromEnv } from '../../functions/api.js';
@@ -18,26 +17,11 @@ import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger } from '../helpers/agent.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { closedPortUrl } from '../helpers/net.js';
+import { startFakeLambda, type FakeLambda } from '../helpers/fake-lambda.js';
 
 const FUNCTION_NAME = 'clawbox-reaper-test-reaper';
 const MASTER = randomBytes(32).toString('hex');
 const DOMAIN = 'abc123def4.execute-api.us-east-1.amazonaws.com';
-
-interface Invocation {
-  functionName: string;
-  invocationType: string | undefined;
-  payload: unknown;
-}
-
-interface FakeLambda {
-  url: string;
-  invocations: Invocation[];
-  /** The reaper runs started by queued invocations. */
-  runs: Promise<unknown>[];
-  /** When set, every Invoke is answered with this Lambda error instead of being queued. */
-  failWith: { status: number; type: string } | undefined;
-  close(): Promise<void>;
-}
 
 let dynamo: TestDynamo;
 let store: Store;
@@ -46,48 +30,6 @@ let lambda: FakeLambda;
 let down: string;
 const reaperLog = capturingLogger('info');
 const savedEnv: Record<string, string | undefined> = {};
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) on 127.0.0.1. */
-async function startFakeLambda(runEvent: (event: unknown) => Promise<unknown>): Promise<FakeLambda> {
-  const fake: FakeLambda = { url: '', invocations: [], runs: [], failWith: undefined, close: () => Promise.resolve() };
-  const server: Server = createServer((request, response) => {
-    void (async () => {
-      const body = await readBody(request);
-      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(new URL(request.url ?? '/', 'http://x').pathname);
-      if (request.method !== 'POST' || !match?.[1]) {
-        response.writeHead(404, { 'content-type': 'application/json', 'x-amzn-errortype': 'UnknownOperationException' }).end('{"message":"unknown operation"}');
-        return;
-      }
-      if (fake.failWith) {
-        response
-          .writeHead(fake.failWith.status, { 'content-type': 'application/json', 'x-amzn-errortype': fake.failWith.type })
-          .end(JSON.stringify({ Type: 'User', message: `${fake.failWith.type} (injected by the test)` }));
-        return;
-      }
-      const invocation: Invocation = {
-        functionName: decodeURIComponent(match[1]),
-        invocationType: request.headers['x-amz-invocation-type'] as string | undefined,
-        payload: JSON.parse(body),
-      };
-      fake.invocations.push(invocation);
-      // Queued: 202 at once; the function runs afterwards, as Lambda does for an 'Event' invocation.
-      response.writeHead(202, { 'content-type': 'application/json', 'x-amzn-requestid': 'fake' }).end();
-      fake.runs.push(runEvent(invocation.payload).catch((error: unknown) => error));
-    })().catch(() => response.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('no TCP port');
-  fake.url = `http://127.0.0.1:${address.port}`;
-  fake.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  return fake;
-}
 
 function setEnv(values: Record<string, string | undefined>): void {
   for (const [name, value] of Object.entries(values)) {
