@@ -37,7 +37,7 @@ export const DAY_INDEX = 'day-index';
 export const DAY_INDEX_ATTRIBUTES: readonly string[] = [
   'runId', 'trigger', 'status', 'error', 'errorCode', 'engineId', 'clockOffsetMs', 'clockFlag', 'cap', 'startedAt', 'snapshotAt', 'finishedAt',
   'durationMs', 'dryRun', 'force', 'maxReap', 'trackedSent', 'attempts', 'runHosts', 'agent', 'counts', 'containersTotal', 'truncated', 'expiresAt',
-  'outcome', 'recoveredAt', 'recoveredBy', 'lostStatus', 'lostError', 'compact',
+  'outcome', 'recoveredAt', 'recoveredBy', 'lostStatus', 'lostError', 'compact', 'resourcesTotal', 'resourcesError',
 ];
 
 /**

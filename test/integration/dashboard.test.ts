@@ -35,6 +35,7 @@ import { makeContainer, stateOf } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 import { closedPortUrl } from '../helpers/net.js';
+import { recordRun } from '../helpers/seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -128,6 +129,7 @@ beforeAll(async () => {
     agentReport: reapReport(ENGINE_HOST, oldRunId, threeHoursAgo, 'ok', { labelled: 6, tracked: 2, orphans: 4, young: 0, stopped: 4, removed: 4, vanished: 0, failed: 0 },
       ['old-1', 'old-2', 'old-3', 'old-4'].map((id) => ({ clawboxId: id, dockerId: randomBytes(32).toString('hex'), state: 'running', createdAt: threeHoursAgo, action: 'removed' as const }))),
   });
+  await recordRun(store, oldRunId, threeHoursAgo, { [ENGINE_HOST]: 'ok' });
   await store.hosts.put(CAPPED_HOST, { agentUrl: down, enabled: true, maxReap: 10 });
   cappedRunId = randomUUID();
   const twoHoursAgo = new Date(now - 2 * HOUR).toISOString();
@@ -136,6 +138,7 @@ beforeAll(async () => {
     agentReport: reapReport(CAPPED_HOST, cappedRunId, twoHoursAgo, 'capped', { labelled: 31, tracked: 1, orphans: 30, young: 0, stopped: 0, removed: 0, vanished: 0, failed: 0 }, []),
   });
   await store.hosts.recordLastReap(CAPPED_HOST, { runId: cappedRunId, at: capped.finishedAt, status: 'capped', counts: capped.counts });
+  await recordRun(store, cappedRunId, twoHoursAgo, { [CAPPED_HOST]: 'capped' });
   await store.hosts.put(XSS_HOST, { agentUrl: down, enabled: false });
   xssRunId = randomUUID();
   const xss = await store.reports.putReport({
@@ -143,6 +146,7 @@ beforeAll(async () => {
     finishedAt: new Date(now - 30 * 60_000).toISOString(), durationMs: 3, dryRun: false, force: false, attempts: 2,
   });
   await store.hosts.recordLastReap(XSS_HOST, { runId: xssRunId, at: xss.finishedAt, status: 'unreachable', counts: null, error: `agent said ${MARKUP}` });
+  await recordRun(store, xssRunId, xss.startedAt, { [XSS_HOST]: 'unreachable' }, { trigger: 'api' });
 
   const handler = createReaperHandler({ reaper, logger: reaperLog.logger });
   api = createLocalApi({ store, token: TOKEN, logger: apiLog.logger, invoke: (event) => handler(event, { getRemainingTimeInMillis: () => 60_000 }) });

@@ -62,8 +62,9 @@ function memoryTable() {
       const key = `${input.Key.hostId}/${input.Key.containerId}`;
       const values = input.ExpressionAttributeValues ?? {};
       const at = values[':at'];
-      const item: Record<string, unknown> = { ...(items.get(key) ?? { createdAt: at }), ...input.Key, updatedAt: at };
-      for (const name of ['dockerId', 'owner', 'leaseExpiresAt']) {
+      // The stored names are the lean ones (functions/store/tracked-item.ts).
+      const item: Record<string, unknown> = { ...(items.get(key) ?? { c: at }), ...input.Key, u: at };
+      for (const name of ['d', 'o', 'l', 'x']) {
         if (`:${name}` in values) item[name] = values[`:${name}`];
         else delete item[name];
       }
@@ -73,7 +74,7 @@ function memoryTable() {
     if (input.KeyConditionExpression !== undefined) {
       if (input.ConsistentRead !== true) throw new Error('readTracked must read with ConsistentRead');
       const host = input.ExpressionAttributeValues?.[':hostId'];
-      return { Items: [...items.values()].filter((i) => i.hostId === host).map(({ containerId, dockerId, leaseExpiresAt }) => ({ containerId, dockerId, leaseExpiresAt })) };
+      return { Items: [...items.values()].filter((i) => i.hostId === host).map(({ containerId, d, l }) => ({ containerId, d, l })) };
     }
     throw new Error('unexpected command');
   };
