@@ -3,8 +3,8 @@
  * units per host per tick, from the sizes (bench/dynamo-size.ts) of the items the store really
  * writes, built with the project's own builders (buildReportItem, quietEntry, the run items'
  * schemas, the tracked items test/helpers/seed.ts writes); plus Lambda and 90 days of report
- * storage. Computed for the current design with today's tracked items and with the lean tracked
- * layout (the target), for the old design (a full report item per host per run) as the baseline,
+ * storage. Computed for the current design with tracked items in the long form of earlier builds
+ * and in the lean form the store writes now, for the old design (a full report item per host per run) as the baseline,
  * and the floor the consistent tracked read (S5) sets on its own.
  *
  *   npx tsx bench/cost.ts [--tracked 50] [--eventful 0.01] [--shard-hosts 200] [--cpu-ms 1.0] [--fleet 10000] [--json]
@@ -20,6 +20,7 @@ import { HEADER_PART, isQuiet, quietEntry, RunHeaderItem, ShardItem, shardPart }
 import { HostItem, LastReap, ReportItem, TrackedItem } from '../functions/store/schemas.js';
 import { DAY_INDEX_ATTRIBUTES } from '../functions/store/tables.js';
 import { trackedExpiresAt } from '../functions/store/tracked.js';
+import { toStored } from '../functions/store/tracked-item.js';
 import { trackedItems } from '../test/helpers/seed.js';
 import { itemSize, pageReadUnits, pick, READ_UNIT_BYTES, STORAGE_OVERHEAD_BYTES, writeUnits } from './dynamo-size.js';
 
@@ -150,20 +151,19 @@ function currentTracked(hostId: string, refs: ReturnType<typeof trackedRefs>): R
   });
 }
 
-/**
- * The lean tracked layout (the target): the same keys, `d` the Docker id as 32 bytes of binary,
- * `o` the owner, `c`/`u` created/updated as epoch ms, `l` the lease and `x` the TTL as epoch s.
- */
+/** The lean tracked layout, exactly as the store writes it (functions/store/tracked-item.ts toStored). */
 function leanTracked(hostId: string, refs: ReturnType<typeof trackedRefs>): Record<string, unknown>[] {
-  return refs.map((r) => ({
-    hostId,
-    containerId: r.containerId,
-    d: Buffer.from(r.dockerId, 'hex'),
-    o: r.owner,
-    c: STARTED_MS - 3_600_123,
-    u: STARTED_MS - 61_457,
-    ...(r.lease === undefined ? {} : { l: r.lease, x: trackedExpiresAt(r.lease) }),
-  }));
+  return refs.map((r) =>
+    toStored({
+      hostId,
+      containerId: r.containerId,
+      dockerId: r.dockerId,
+      owner: r.owner,
+      createdAt: new Date(STARTED_MS - 3_600_123).toISOString(),
+      updatedAt: new Date(STARTED_MS - 61_457).toISOString(),
+      ...(r.lease === undefined ? {} : { leaseExpiresAt: r.lease, expiresAt: trackedExpiresAt(r.lease) }),
+    }),
+  );
 }
 
 function agentReport(hostId: string, eventful: boolean, tracked: number): ReapReport {
@@ -398,12 +398,12 @@ export function computeCost(input: Partial<CostParams> = {}): CostResult {
       { what: 'tracked items and the host item', kind: 'storage', units: registryHeld(trackedSizes), unit: 'bytes held' },
     ]);
 
-  const current = newDesign('current design, tracked items as written today', currentSizes);
-  const lean = newDesign('current design, lean tracked layout (target)', leanSizes);
+  const current = newDesign('current design, tracked items in the long form (earlier builds)', currentSizes);
+  const lean = newDesign('current design, lean tracked items (as the store writes them)', leanSizes);
   const oldReportWrite = (1 - eventful) * writeUnits(sizes.oldQuietReport) + eventful * writeUnits(sizes.eventfulReport);
   const oldReportBytes = (1 - eventful) * sizes.oldQuietReport + eventful * sizes.eventfulReport;
   const old = design('old design: a full report item per host per run', [
-    { what: `tracked Query, consistent (${tracked} items as written today)`, kind: 'read', units: queryUnits(currentSizes), unit: 'RRU' },
+    { what: `tracked Query, consistent (${tracked} items in the long form)`, kind: 'read', units: queryUnits(currentSizes), unit: 'RRU' },
     hostsScan,
     { what: 'quarantine Query, consistent, every host', kind: 'read', units: 1, unit: 'RRU' },
     { what: `report item per host (${sizes.oldQuietReport} B quiet, ${sizes.eventfulReport} B eventful)`, kind: 'write', units: oldReportWrite, unit: 'WRU' },
@@ -449,9 +449,9 @@ export function renderCost(result: CostResult): string {
   const out: string[] = [
     `Cost per host per month, one run a minute (${result.ticksPerMonth} runs a month), ${p.tracked} tracked containers per host, ${p.eventful * 100}% of hosts eventful per run, ${p.shardHosts} hosts a shard, fleet ${p.fleet}, ${p.cpuMs} ms reaper CPU per host.`,
     `Prices (${prices.basis}): $${prices.writePerMillion}/M write units, $${prices.readPerMillion}/M read units, $${prices.storagePerGbMonth}/GB-month (GB = 10^9 B), Lambda $${prices.lambdaPerGbSecond}/GB-s and $${prices.lambdaPerMillionRequests}/M requests, CloudWatch Logs $${prices.logsIngestionPerGb}/GB ingested.`,
-    'Lean tracked layout (the target): keys hostId + containerId, d = dockerId as 32 bytes of binary, o = owner, c/u = created/updated as epoch ms, l = lease and x = TTL as epoch s (numbers).',
+    'Lean tracked items (functions/store/tracked-item.ts, what the store writes): keys hostId + containerId, d = dockerId as 32 bytes of binary, o = owner, c/u = created/updated as epoch ms, l = lease and x = TTL as epoch s (numbers).',
     'Not counted: reads by people (API, dashboard), which do not grow with the run rate; fixed per-account costs (alarms, the five metrics).',
-    `Item sizes (DynamoDB rules): tracked today ${result.sizes.trackedCurrentAvg.toFixed(1)} B avg, lean ${result.sizes.trackedLeanAvg.toFixed(1)} B avg; host item ${result.sizes.hostItemQuiet}/${result.sizes.hostItemEventful} B (quiet/eventful lastReap); shard item ${result.sizes.shardItem} B; run header ${result.sizes.runHeader} B; eventful report ${result.sizes.eventfulReport} B (day-index entry ${result.sizes.eventfulDayIndexEntry} B); old quiet report ${result.sizes.oldQuietReport} B.`,
+    `Item sizes (DynamoDB rules): tracked long form ${result.sizes.trackedCurrentAvg.toFixed(1)} B avg, lean ${result.sizes.trackedLeanAvg.toFixed(1)} B avg; host item ${result.sizes.hostItemQuiet}/${result.sizes.hostItemEventful} B (quiet/eventful lastReap); shard item ${result.sizes.shardItem} B; run header ${result.sizes.runHeader} B; eventful report ${result.sizes.eventfulReport} B (day-index entry ${result.sizes.eventfulDayIndexEntry} B); old quiet report ${result.sizes.oldQuietReport} B.`,
     '',
   ];
   for (const d of [result.current, result.lean, result.old]) {
