@@ -6,7 +6,7 @@
 //
 // --outdir/--lambda-only let tests build the Lambda bundles into a temp dir without touching dist/.
 import { build } from 'esbuild';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -31,6 +31,44 @@ const zodEnglishOnly = {
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (a) => ({
       contents: 'export { default as en } from "../locales/en.js";',
       resolveDir: a.pluginData,
+    }));
+  },
+};
+
+// Lambda bundles only: zod's namespace (`z`) also carries what no handler uses and tree-shaking
+// cannot drop from a namespace: `z.core` (with the schema compiler, zod/v4/core/compile.js),
+// z.compile, z.toJSONSchema, z.fromJSONSchema, z.locales. Each cold start compiles that code; the
+// handlers get a `z` without those names. A use of one fails the build (checked after each Lambda build below).
+const ZOD_LAMBDA_DROPPED = /^export \* as (core|locales) from|^export \{ (toJSONSchema|fromJSONSchema) \}/;
+const ZOD_CORE_DROPPED = new Set(['memoizer', 'INVALID', 'toZod', 'compile', 'withParser', 'ZodCompileAsyncError', 'ZodCompileUnsupportedError']);
+const ZOD_LAMBDA_TRIMMED_USE = /\bz\.(core|locales|toJSONSchema|fromJSONSchema|memoizer|INVALID|toZod|compile|withParser|ZodCompile\w*)\b/;
+const zodLambdaNamespace = {
+  name: 'zod-lambda-namespace',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]classic[\\/]external\.js$/ }, (a) => {
+      const lines = readFileSync(a.path, 'utf8').split('\n');
+      const kept = lines
+        .filter((line) => !ZOD_LAMBDA_DROPPED.test(line))
+        .map((line) =>
+          line.startsWith('export { globalRegistry,')
+            ? line.replace(/\{([^}]*)\}/, (_m, names) => `{ ${names.split(',').map((n) => n.trim()).filter((n) => n && !ZOD_CORE_DROPPED.has(n)).join(', ')} }`)
+            : line,
+        );
+      if (lines.length - kept.length !== 4) throw new Error(`zod-lambda-namespace: ${a.path} no longer has the exports it trims; update scripts/build.mjs`);
+      return { contents: kept.join('\n'), loader: 'js' };
+    });
+  },
+};
+
+// pino loads thread-stream (its worker-thread transports, and with it node:assert) at require
+// time; the handlers log to stdout synchronously and never start a transport.
+const pinoNoTransports = {
+  name: 'pino-no-transports',
+  setup(b) {
+    b.onResolve({ filter: /^thread-stream$/ }, (a) => (/[\\/]pino[\\/]lib[\\/]transport\.js$/.test(a.importer) ? { path: 'thread-stream', namespace: 'lambda-stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lambda-stub' }, () => ({
+      contents: 'module.exports = function ThreadStream() { throw new Error("pino transports are not part of the Lambda bundles"); };',
+      loader: 'js',
     }));
   },
 };
@@ -63,10 +101,20 @@ for (const name of ['reaper', 'api']) {
       // ESM builds of the SDK (dist-es) tree-shake; its CommonJS builds (the default `main` for
       // platform node) bring whole clients along: ~40% smaller, far less to parse at cold start.
       mainFields: ['module', 'main'],
-      plugins: [zodEnglishOnly],
+      plugins: [zodEnglishOnly, zodLambdaNamespace, pinoNoTransports],
       banner: { js: requireShim },
+      // No license banners kept in the code V8 compiles at every cold start.
+      legalComments: 'none',
       // Docker is only ever talked to by agents; keep its client out of the Lambda bundles.
       external: ['dockerode', 'ssh2', 'cpu-features'],
+      metafile: true,
+    }).then((result) => {
+      // `import { toJSONSchema } from 'zod'` fails the build by itself; `z.toJSONSchema` would only
+      // be undefined at run time, so our own sources are searched for the trimmed names.
+      const uses = Object.keys(result.metafile.inputs)
+        .filter((file) => !file.includes('node_modules') && !file.includes(':') && /\.tsx?$/.test(file))
+        .filter((file) => ZOD_LAMBDA_TRIMMED_USE.test(readFileSync(file, 'utf8')));
+      if (uses.length > 0) throw new Error(`${uses.join(', ')} use zod names the Lambda bundles leave out (scripts/build.mjs, zod-lambda-namespace)`);
     }),
   );
 }

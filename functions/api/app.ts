@@ -10,12 +10,11 @@
  * of lib/http.ts answers `{ error: { code, message, details? } }`.
  */
 import { randomUUID } from 'node:crypto';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError, conflict, unavailable } from '../../lib/errors.js';
 import { installErrorHandling } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
-import { createDashboard } from '../dashboard/index.js';
 import type { Store } from '../store/index.js';
 import type { RestoreOutcome } from '../reaper/restore.js';
 import type { RunProgress } from '../store/reports.js';
@@ -144,10 +143,26 @@ export function createApiApp(deps: ApiAppDeps): Hono {
   );
 
   // The audit dashboard: HTML pages over the same store, with their own sign-in (never /v1's bearer token in a header).
-  app.route(
-    '/dashboard',
-    createDashboard({ store, logger: deps.logger, now, ...(deps.dashboardToken === undefined ? {} : { token: deps.dashboardToken }) }),
-  );
+  // Loaded on its first request: most API containers only ever serve /v1, and every module loaded
+  // at start is compiled at every cold start (the pages and hono's JSX, ~100 KB). It is mounted on
+  // an app of its own with this app's error handling, so it answers as if routed here directly.
+  let dashboard: Promise<Hono> | undefined;
+  const serveDashboard = async (c: Context) => {
+    dashboard ??= import('../dashboard/index.js').then(
+      ({ createDashboard }) => {
+        const mount = new Hono();
+        installErrorHandling(mount, { logger: deps.logger });
+        return mount.route('/dashboard', createDashboard({ store, logger: deps.logger, now, ...(deps.dashboardToken === undefined ? {} : { token: deps.dashboardToken }) }));
+      },
+      (error: unknown) => {
+        dashboard = undefined;
+        throw error;
+      },
+    );
+    return (await dashboard).fetch(c.req.raw, c.env);
+  };
+  app.all('/dashboard', serveDashboard);
+  app.all('/dashboard/*', serveDashboard);
 
   // ---- hosts -------------------------------------------------------------------------------
 
