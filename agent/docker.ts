@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
 import type { LabelledContainer } from './orphans.js';
 
-export type StopOutcome = 'stopped' | 'not-running' | 'gone';
+/** `signalled`: the signal was delivered; `not-running`: nothing to signal (exited, or Podman's `stopping`). */
+export type KillOutcome = 'signalled' | 'not-running' | 'gone';
 export type RemoveOutcome = 'removed' | 'gone';
 /** `done`: paused / unpaused now; `unchanged`: it already was (or, for pause, is not running); `gone`: no such container. */
 export type PauseOutcome = 'done' | 'unchanged' | 'gone';
@@ -16,18 +17,35 @@ export interface DockerPort {
   version(): Promise<string>;
   /** Containers carrying `label` (S1: filtered on the daemon). */
   listLabelled(): Promise<LabelledContainer[]>;
+  /** What a graceful stop needs to know: the container's own stop signal and its current state. */
+  stopInfo(dockerId: string): Promise<StopInfo | 'gone'>;
+  /** Sends one signal (`POST /containers/{id}/kill?signal=`); it does not wait for the exit. */
+  kill(dockerId: string, signal: string): Promise<KillOutcome>;
   /**
-   * Docker's own stop: the container's StopSignal, at most `timeoutSeconds` to exit, then SIGKILL.
-   * Returns as soon as the container has exited.
+   * Force-remove with anonymous volumes (S7). A container other containers depend on (Podman: one
+   * whose namespaces they share) is refused with a {@link DependentsError} naming them.
    */
-  stop(dockerId: string, timeoutSeconds: number): Promise<StopOutcome>;
-  /** Force-remove with anonymous volumes (S7). */
   remove(dockerId: string): Promise<RemoveOutcome>;
   /** The engine's identity (S10): Docker's /info ID; on Podman, whose ID is random per call, one derived from its own data. */
   engineId(): Promise<string>;
   /** Freezes a running container (S11 quarantine): no CPU, memory and disk kept. */
   pause(dockerId: string): Promise<PauseOutcome>;
   unpause(dockerId: string): Promise<PauseOutcome>;
+}
+
+export interface StopInfo {
+  /** Config.StopSignal, as the engine spells it (`SIGTERM`, `SIGQUIT`, `15`); SIGTERM when unset. */
+  signal: string;
+  state: string;
+}
+
+/** A container that blocks another's removal (it shares its namespaces), as the engine names it. */
+export interface DependentContainer {
+  dockerId: string;
+  /** Undefined when it could not be inspected (gone meanwhile). */
+  name?: string;
+  /** Its value of the agent's label; undefined: it does not carry the label, and the agent never touches it (S1). */
+  labelValue?: string;
 }
 
 /** An engine error that is not one of the expected outcomes. */
@@ -40,6 +58,18 @@ export class DockerOperationError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** Podman's refusal to remove a container that others depend on; the dependents are described, never touched. */
+export class DependentsError extends DockerOperationError {
+  override name = 'DependentsError';
+  constructor(
+    readonly dependents: DependentContainer[],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('remove', 500, message, options);
   }
 }
 
@@ -60,6 +90,23 @@ function engineMessage(error: EngineError): string {
 /** Docker's 409 on remove when another remove of the same container is under way. */
 function isRemovalInProgress(error: EngineError): boolean {
   return error.statusCode === 409 && /already in progress/i.test(engineMessage(error));
+}
+
+/** Podman: "container X has dependent containers which must be removed before it: Y,Z: container already exists". */
+export function dependentIdsFrom(message: string): string[] | undefined {
+  const match = /has dependent containers which must be removed before it: ([0-9a-f,\s]+)/i.exec(message);
+  if (!match?.[1]) return undefined;
+  const ids = match[1].match(/[0-9a-f]{12,64}/g);
+  return ids?.length ? ids : undefined;
+}
+
+/** The reason a blocked removal is reported with: who blocks it, and whether the agent may ever touch them. */
+export function describeDependents(dependents: readonly DependentContainer[]): string {
+  const each = dependents.map((d) => {
+    const who = `${d.dockerId.slice(0, 12)}${d.name ? ` "${d.name}"` : ''}`;
+    return d.labelValue === undefined ? `${who} (unlabelled: never touched by the agent)` : `${who} (labelled ${JSON.stringify(d.labelValue)})`;
+  });
+  return `remove: blocked by ${dependents.length === 1 ? 'a dependent container' : `${dependents.length} dependent containers`} sharing its namespaces, which the engine requires removed first: ${each.join(', ')}`;
 }
 
 function wrap(operation: string, error: unknown): DockerOperationError {
@@ -174,6 +221,17 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
     }
   };
 
+  // Only read, to name a container that blocks a removal; whatever it carries, it is never touched.
+  const describeContainer = async (dockerId: string): Promise<DependentContainer> => {
+    try {
+      const info = await docker.getContainer(dockerId).inspect({ abortSignal: deadline() });
+      const value = info.Config.Labels?.[label];
+      return { dockerId: info.Id, name: info.Name.replace(/^\//, ''), ...(value === undefined ? {} : { labelValue: value }) };
+    } catch {
+      return { dockerId };
+    }
+  };
+
   return {
     engineId() {
       idInFlight ??= fetchEngineId().finally(() => {
@@ -222,18 +280,29 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       return result;
     },
 
-    async stop(dockerId, timeoutSeconds) {
+    async stopInfo(dockerId) {
       try {
-        // The call lasts as long as the stop: its own deadline is the stop timeout plus a margin.
-        await docker.getContainer(dockerId).stop({ t: timeoutSeconds, abortSignal: AbortSignal.timeout(timeoutSeconds * 1000 + callTimeoutMs) });
-        return 'stopped';
+        const info = await docker.getContainer(dockerId).inspect({ abortSignal: deadline() });
+        // @types/dockerode omits StopSignal; the engine sends it when the image or `--stop-signal` set one.
+        const { StopSignal } = info.Config as { StopSignal?: string };
+        return { signal: StopSignal || 'SIGTERM', state: info.State.Status };
+      } catch (error) {
+        if (isEngineError(error) && error.statusCode === 404) return 'gone';
+        throw wrap('inspect', error);
+      }
+    },
+
+    async kill(dockerId, signal) {
+      try {
+        await docker.getContainer(dockerId).kill({ signal, abortSignal: deadline() });
+        return 'signalled';
       } catch (error) {
         if (isEngineError(error)) {
           if (error.statusCode === 404) return 'gone';
-          // 304 "not modified": already stopped.
-          if (error.statusCode === 304) return 'not-running';
+          // Docker: 409 "is not running"; Podman: 500 "container state improper" (exited, or stopping).
+          if (error.statusCode === 409 || (error.statusCode === 500 && /state improper/i.test(engineMessage(error)))) return 'not-running';
         }
-        throw wrap('stop', error);
+        throw wrap('kill', error);
       }
     },
 
@@ -244,6 +313,11 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       } catch (error) {
         // 404: already gone; 409 "removal already in progress": someone else is removing it.
         if (isEngineError(error) && (error.statusCode === 404 || isRemovalInProgress(error))) return 'gone';
+        const dependentIds = isEngineError(error) ? dependentIdsFrom(engineMessage(error)) : undefined;
+        if (dependentIds) {
+          const dependents = await Promise.all(dependentIds.map(describeContainer));
+          throw new DependentsError(dependents, describeDependents(dependents), { cause: error });
+        }
         throw wrap('remove', error);
       }
     },

@@ -31,9 +31,9 @@ beforeAll(async () => {
         faults.calls++;
         return real.listLabelled();
       },
-      stop: (id, timeout) => {
+      kill: (id, signal) => {
         faults.calls++;
-        return real.stop(id, timeout);
+        return real.kill(id, signal);
       },
       remove: async (id) => {
         faults.calls++;
