@@ -69,8 +69,9 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
     else results.set(container.dockerId, remove(container));
   }
 
-  // Step 1: every active orphan gets its stop signal, all at once.
-  const waiting = new Map<string, LabelledContainer>();
+  // Step 1: every active orphan gets its stop signal, all at once. Each has the whole timeout from
+  // its own signal, as with the engine's stop.
+  const waiting = new Map<string, { container: LabelledContainer; deadline: number }>();
   await Promise.all(
     active.map((container) =>
       signals(async () => {
@@ -82,35 +83,35 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
         } catch {
           // Not signalled (e.g. the engine is overloaded): the forced removal at the deadline still kills it.
         }
-        waiting.set(container.dockerId, container);
+        waiting.set(container.dockerId, { container, deadline: Date.now() + options.stopTimeoutSeconds * 1000 });
       }),
     ),
   );
 
-  // Step 2: one wait for all of them; each is removed as soon as it is seen exited.
-  const deadline = Date.now() + options.stopTimeoutSeconds * 1000;
+  // Step 2: one wait for all of them. Each is force-removed as soon as it is seen exited, or when
+  // its timeout has passed (the engine's SIGKILL; measured on Podman: SIGKILLs of our own wait
+  // for each exit one by one and are slower than the forced removals).
   let interval = options.pollIntervalMs ?? 100;
-  while (waiting.size > 0 && Date.now() < deadline) {
-    await sleep(Math.max(0, Math.min(interval, deadline - Date.now())));
-    const started = Date.now();
-    let states: Map<string, string>;
-    try {
-      states = new Map((await docker.listLabelled()).map((c) => [c.dockerId, c.state]));
-    } catch {
-      continue; // A failed poll only delays the removals; the deadline still holds.
+  while (waiting.size > 0) {
+    const next = Math.min(...[...waiting.values()].map((w) => w.deadline));
+    await sleep(Math.max(0, Math.min(interval, next - Date.now())));
+    let states: Map<string, string> | undefined;
+    if (Date.now() < Math.max(...[...waiting.values()].map((w) => w.deadline))) {
+      const started = Date.now();
+      // A failed poll only delays the removals; the deadlines still hold.
+      states = await docker.listLabelled().then((list) => new Map(list.map((c) => [c.dockerId, c.state])), () => undefined);
+      // A large inventory lists slowly: poll no more than half the time.
+      if (options.pollIntervalMs === undefined) interval = Math.max(100, 2 * (Date.now() - started));
     }
-    // A large inventory lists slowly: poll no more than half the time.
-    if (options.pollIntervalMs === undefined) interval = Math.max(100, 2 * (Date.now() - started));
-    for (const [dockerId, container] of waiting) {
-      const state = states.get(dockerId);
-      if (state !== undefined && ACTIVE.has(state)) continue;
-      // Exited, or gone (someone else removed it: the removal answers so, and it is reported vanished).
+    const now = Date.now();
+    for (const [dockerId, { container, deadline }] of waiting) {
+      const state = states?.get(dockerId);
+      // Still running within its timeout; or exited, gone (the removal answers so: vanished), or out of time.
+      if (now < deadline && (states === undefined || (state !== undefined && ACTIVE.has(state)))) continue;
       waiting.delete(dockerId);
       results.set(dockerId, remove(container));
     }
   }
-  // Step 3: the timeout has passed; what still runs is killed by its forced removal.
-  for (const [dockerId, container] of waiting) results.set(dockerId, remove(container));
 
   const settled = await Promise.all(orphans.map((c) => results.get(c.dockerId)!));
   return retryUnblocked(settled, remove);

@@ -70,11 +70,15 @@ export async function startPodman(): Promise<Engine> {
     kill: () => Promise.reject(new Error('not supported on the Podman helper')),
     restart: () => Promise.reject(new Error('not supported on the Podman helper')),
     async stop() {
-      try {
-        const all = await docker.listContainers({ all: true });
-        await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-      } catch {
-        // The service may be down already.
+      // Podman refuses to remove a container while others share its namespaces: a few rounds, dependents go first.
+      for (let round = 0; round < 5; round++) {
+        try {
+          const all = await docker.listContainers({ all: true });
+          if (all.length === 0) break;
+          await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+        } catch {
+          break; // The service may be down already.
+        }
       }
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
