@@ -133,6 +133,6 @@ async function signalStop(docker: DockerPort, container: LabelledContainer): Pro
 async function retryUnblocked(results: RemovalResult[], remove: (c: LabelledContainer) => Promise<RemovalResult>): Promise<RemovalResult[]> {
   const gone = new Set(results.filter((r) => r.action !== 'failed').map((r) => r.container.dockerId));
   return Promise.all(
-    results.map((r) => (r.blockedBy?.length && r.blockedBy.every((d) => gone.has(d.dockerId)) ? remove(r.container) : r)),
+    results.map((r) => (r.blockedBy?.length && r.blockedBy.every((d) => gone.has(d.dockerId)) ? remove(r.container) : Promise.resolve(r))),
   );
 }

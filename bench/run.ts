@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark in one run, results into bench/results.json and
- * bench/RESULTS.md (with the machine and date). `npm run bench -- --only agent,fanout` runs some.
- * Heavy: the agent bench creates ~700 containers on a private engine (~3 minutes).
+ * bench/RESULTS.md (with the machine and date). `npm run bench -- --only agent,podman,fanout` runs some.
+ * Heavy: the agent bench creates ~700 containers on a private engine (~3 minutes); the podman one
+ * ~450 on a private Podman service (~3 minutes).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,10 +10,12 @@ import { cpus, totalmem } from 'node:os';
 import { benchAgentReap, type AgentReapBench } from './agent-reap.js';
 import { measureColdStart, type ColdStartFigures } from './cold-start.js';
 import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
+import { benchPodmanReap, type PodmanReapBench } from './podman-reap.js';
 
 interface Results {
   machine: string;
   agent?: AgentReapBench & { at: string };
+  podman?: PodmanReapBench & { at: string };
   fanout?: FanoutBenchResult & { at: string };
   coldStart?: ColdStartFigures & { at: string };
 }
@@ -50,6 +53,10 @@ if (wanted('agent')) {
   execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   results.agent = { ...(await benchAgentReap({ rounds: 3, sequential: true })), at: at() };
 }
+if (wanted('podman')) {
+  if (!wanted('agent')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  results.podman = { ...(await benchPodmanReap({ rounds: 3, counts: [20, 50] })), at: at() };
+}
 
 writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync('bench/RESULTS.md', render(results));
@@ -60,7 +67,7 @@ function render(r: Results): string {
   const out = [
     '# Benchmark results',
     '',
-    `Machine: ${r.machine}. Produced by \`npm run bench\` (all) or \`npm run bench -- --only agent|fanout|cold-start\`;`,
+    `Machine: ${r.machine}. Produced by \`npm run bench\` (all) or \`npm run bench -- --only agent|podman|fanout|cold-start\`;`,
     'raw figures in bench/results.json. These machines are noisy (other work shares the 2 cores): medians and ratios are quoted, each against a baseline measured in the same run.',
     '',
   ];
@@ -82,6 +89,22 @@ function render(r: Results): string {
       '',
       `Ratio agent reap / engine limit: ${a.ratioReapToEngine.toFixed(2)}${a.sequentialOriginal ? `; original / agent: ${(a.sequentialOriginal.scaledTo100Seconds / a.medianReapSeconds).toFixed(1)}x` : ''}.`,
       `Agent RSS: ${a.agentRssMiB.idle.toFixed(1)} MiB idle, ${a.agentRssMiB.peakDuringReap.toFixed(1)} MiB peak during the reaps.`,
+      '',
+    );
+  }
+  if (r.podman) {
+    const p = r.podman;
+    out.push(
+      `## Agent reap on Podman ${p.podman}: running orphans that ignore SIGTERM, ${p.stopTimeoutSeconds} s stop timeout (${p.at})`,
+      '',
+      'Command: `npx tsx bench/podman-reap.ts --rounds 3` (a private rootful `podman system service`, its Docker-compatible API; the agent as its own process). Podman runs at most 3 x CPUs + 1 stops at once, so the engine\'s own stop of many containers pays the timeout once per wave; the agent signals all at once and waits once.',
+      '',
+      '| orphans | engine limit: force-remove, 16 at a time (median) | **agent reap** (median) | goal: 1 s + 1.25 × engine | engine stop of all at once, then remove (once) | rounds: engine / agent |',
+      '| --- | --- | --- | --- | --- | --- |',
+      ...p.cases.map(
+        (c) =>
+          `| ${c.orphans} | ${s(c.medianEngineSeconds)} | **${s(c.medianReapSeconds)}** (${c.ratioReapToEngine.toFixed(2)}x) | ${s(c.budgetSeconds)}: ${c.withinBudget ? 'met' : '**not met**'} | ${s(c.stopAllThenRemoveSeconds)} | ${c.engineForceRemoveSeconds.map(s).join(', ')} / ${c.agentReapSeconds.map(s).join(', ')} |`,
+      ),
       '',
     );
   }
