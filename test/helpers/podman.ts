@@ -5,7 +5,7 @@
  * every container it holds, stops the service by PID and deletes its files.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +26,35 @@ cgroup_manager = "cgroupfs"
 
 function podmanArgs(dir: string): string[] {
   return ['--root', join(dir, 'storage'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', '--tmpdir', join(dir, 'tmp')];
+}
+
+/**
+ * Deletes the service's files. Conmon runs `podman container cleanup` after each container's exit,
+ * which may still write into the run root for a moment after the service has gone; a container
+ * that could not be removed leaves its shm mount. So: detach mounts below, then retry a while.
+ */
+async function removeDir(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((path) => path.startsWith(`${dir}/`))
+    .reverse();
+  for (const path of mounts) {
+    try {
+      execFileSync('umount', ['-l', path], { stdio: 'ignore' });
+    } catch {
+      // Already detached.
+    }
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(250);
+    }
+  }
 }
 
 export async function startPodman(): Promise<Engine> {
@@ -85,7 +114,7 @@ export async function startPodman(): Promise<Engine> {
         child.kill('SIGTERM');
         await Promise.race([exited, sleep(10_000)]);
       }
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      await removeDir(dir);
     },
   };
 }
