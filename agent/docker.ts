@@ -3,6 +3,7 @@
  * project's own types, and the engine's "already done" answers come back as outcomes, not errors.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { LabelledContainer } from './orphans.js';
 
@@ -145,6 +146,20 @@ export function dockerOptionsFromHost(dockerHost: string): Docker.DockerOptions 
   throw new Error(`DOCKER_HOST "${dockerHost}" is not supported: use unix:///path/to/docker.sock or tcp://host:port`);
 }
 
+/** How long Podman's engine id is reused while its socket is the same file. */
+const PODMAN_ID_REUSE_MS = 10_000;
+
+/** A unix socket's file identity (device, inode, change time); undefined for TCP or a missing socket. */
+function socketIdentity(dockerHost: string): string | undefined {
+  if (!dockerHost.startsWith('unix://')) return undefined;
+  try {
+    const st = statSync(dockerHost.slice('unix://'.length));
+    return `${st.dev}:${st.ino}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DockerodePortOptions {
   dockerHost: string;
   label: string;
@@ -178,8 +193,8 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
 
   // Podman's compatible /info answers a fresh random ID on every call, so its identity is derived
   // from what stays put: the host name and the storage root. The engine's kind never changes
-  // behind one socket path while the agent runs, so it is asked once; the ID is asked every time
-  // (an engine replaced behind the socket must be noticed).
+  // behind one socket path while the agent runs, so it is asked once; the ID is asked again (an
+  // engine replaced behind the socket must be noticed).
   let kind: Promise<'docker' | 'podman'> | undefined;
   const engineKind = () =>
     (kind ??= (async () => {
@@ -194,16 +209,26 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       }
     })());
   let idInFlight: Promise<string> | undefined;
+  // Podman's /info costs 300-450 ms (it runs conmon and runc for their versions; measured on 2
+  // cores), and a reap asks the identity twice (the identity step, then the reap's own check). So
+  // on Podman the id is reused for a few seconds while the socket is the very same file: a
+  // different service behind the path makes a new socket. Docker's /info is cheap: asked every time.
+  let podmanId: { id: string; socket: string; at: number } | undefined;
   const fetchEngineId = async () => {
     const engine = await engineKind();
+    const socket = engine === 'podman' ? socketIdentity(options.dockerHost) : undefined;
+    if (socket && podmanId?.socket === socket && Date.now() - podmanId.at < PODMAN_ID_REUSE_MS) return podmanId.id;
     let info: { ID?: string; Name?: string; DockerRootDir?: string };
     try {
       const call = docker.info as unknown as (opts: { abortSignal: AbortSignal }) => Promise<typeof info>;
       info = await call.call(docker, { abortSignal: deadline() });
     } catch (error) {
+      podmanId = undefined;
       throw wrap('info', error);
     }
-    return engineIdFromInfo(engine, info);
+    const id = engineIdFromInfo(engine, info);
+    podmanId = socket ? { id, socket, at: Date.now() } : undefined;
+    return id;
   };
 
   const pauseCall = async (operation: 'pause' | 'unpause', dockerId: string): Promise<PauseOutcome> => {

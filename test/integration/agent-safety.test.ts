@@ -44,7 +44,7 @@ function safetySuite(kind: EngineKind, start: () => Promise<Engine>): void {
   let engine: Engine;
   let agent: TestAgent;
   /** Fault injection around the real Docker port: ids to fail or to remove behind the agent's back. */
-  const faults = { failRemove: new Set<string>(), vanishBeforeRemove: new Set<string>(), calls: 0 };
+  const faults = { failRemove: new Set<string>(), failKill: new Set<string>(), vanishBeforeRemove: new Set<string>(), calls: 0 };
 
 
   beforeAll(async () => {
@@ -60,6 +60,7 @@ function safetySuite(kind: EngineKind, start: () => Promise<Engine>): void {
         },
         kill: (id, signal) => {
           faults.calls++;
+          if (faults.failKill.has(id)) return Promise.reject(new Error('injected kill failure'));
           return real.kill(id, signal);
         },
         remove: async (id) => {
@@ -338,6 +339,28 @@ function safetySuite(kind: EngineKind, start: () => Promise<Engine>): void {
         for (const c of made) expect(ids.has(c.id)).toBe(false);
       } finally {
         rmSync(marks, { recursive: true, force: true });
+      }
+    });
+
+    it('removes a running orphan whose stop signal the engine refused, once its timeout has passed', async () => {
+      const t = tag();
+      const [refused, graceful] = await makeContainers(engine.docker, [
+        { clawboxId: `${t}-refused`, kind: 'graceful' },
+        { clawboxId: `${t}-graceful`, kind: 'graceful' },
+      ]);
+      await ageContainers();
+      faults.failKill.add(refused!.id);
+      try {
+        const report = await agent.client.reap(request({ tracked: await trackAllBut(t), stopTimeoutSeconds: 2 }));
+        expect(report.status).toBe('ok');
+        expect(report.counts).toMatchObject({ orphans: 2, stopped: 2, removed: 2, failed: 0 });
+        // The refused one was never signalled, so it ran until its timeout and was killed by its forced removal.
+        expect(report.durationMs).toBeGreaterThanOrEqual(2_000);
+        const ids = await existingIds(engine.docker);
+        expect(ids.has(refused!.id)).toBe(false);
+        expect(ids.has(graceful!.id)).toBe(false);
+      } finally {
+        faults.failKill.clear();
       }
     });
 
