@@ -2,7 +2,8 @@
  * The agent's reap on Podman (a private rootful `podman system service`, its Docker-compatible
  * API): N running orphans that ignore SIGTERM, 1 s stop timeout, against the engine's own
  * force-remove of N such containers (16 at a time, straight through its API) measured in the same
- * run, for each N. Once per N, the way the agent used to do it is timed too: Docker-style `stop`
+ * run, for each N. The reap is the signed POST /v1/reap; the identity step before it (the anchor,
+ * as the control plane asks it) is timed apart. Once per N, the way the agent used to do it is timed too: Docker-style `stop`
  * of all at once (t=1), then remove — Podman runs at most 3 x CPUs + 1 stops in parallel, so the
  * timeout is paid once per wave. The agent runs as its own process (the real CLI).
  *
@@ -56,7 +57,10 @@ async function stopAllThenRemove(engine: Engine, count: number): Promise<number>
 export interface PodmanReapCase {
   orphans: number;
   engineForceRemoveSeconds: number[];
+  /** POST /v1/reap alone. */
   agentReapSeconds: number[];
+  /** GET /v1/identity just before it (the anchor). */
+  identitySeconds: number[];
   medianEngineSeconds: number;
   medianReapSeconds: number;
   budgetSeconds: number;
@@ -84,12 +88,19 @@ export async function benchPodmanReap(options: { rounds?: number; counts?: numbe
     for (const count of options.counts ?? [20, 50]) {
       const engineTimes: number[] = [];
       const reapTimes: number[] = [];
+      const identityTimes: number[] = [];
       for (let round = 0; round < rounds; round++) {
         engineTimes.push(await engineForceRemove(engine, count));
         await makeOrphans(engine, count);
         await sleep(2_100); // old enough for a grace of 0
+        // The identity step comes first, as from the control plane (which asks it before its
+        // snapshot): timed apart, since on Podman it is mostly the engine's slow /info.
+        const i0 = performance.now();
+        const { anchor } = await agent.client.identity();
+        identityTimes.push((performance.now() - i0) / 1000);
         const t0 = performance.now();
         const report = await agent.client.reap({
+          anchor,
           runId: randomUUID(),
           hostId: agent.hostId,
           tracked: [],
@@ -101,7 +112,7 @@ export async function benchPodmanReap(options: { rounds?: number; counts?: numbe
         });
         reapTimes.push((performance.now() - t0) / 1000);
         if (report.status !== 'ok' || report.counts.removed !== count) throw new Error(`reap removed ${report.counts.removed}/${count}: ${report.status}`);
-        process.stderr.write(`podman ${count} round ${round + 1}: engine ${engineTimes.at(-1)!.toFixed(2)} s, agent reap ${reapTimes.at(-1)!.toFixed(2)} s\n`);
+        process.stderr.write(`podman ${count} round ${round + 1}: engine ${engineTimes.at(-1)!.toFixed(2)} s, identity ${identityTimes.at(-1)!.toFixed(2)} s, agent reap ${reapTimes.at(-1)!.toFixed(2)} s\n`);
       }
       const stopAll = await stopAllThenRemove(engine, count);
       process.stderr.write(`podman ${count}: stop all (t=${STOP_TIMEOUT}) then remove ${stopAll.toFixed(2)} s\n`);
@@ -112,6 +123,7 @@ export async function benchPodmanReap(options: { rounds?: number; counts?: numbe
         orphans: count,
         engineForceRemoveSeconds: engineTimes,
         agentReapSeconds: reapTimes,
+        identitySeconds: identityTimes,
         medianEngineSeconds: medianEngine,
         medianReapSeconds: medianReap,
         budgetSeconds: budget,

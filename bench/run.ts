@@ -62,6 +62,12 @@ writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync('bench/RESULTS.md', render(results));
 process.stderr.write('wrote bench/results.json and bench/RESULTS.md\n');
 
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+}
+
 function render(r: Results): string {
   const s = (x: number) => `${x.toFixed(2)} s`;
   const out = [
@@ -82,6 +88,7 @@ function render(r: Results): string {
       '| --- | --- | --- |',
       `| engine limit: force-remove of 100 running containers, 16 at a time, straight through the API | ${s(a.medianEngineSeconds)} | ${a.engineForceRemoveSeconds.map(s).join(', ')} |`,
       `| **agent reap** (signed POST /v1/reap: list, decide, each its stop signal at once, one wait, remove) | **${s(a.medianReapSeconds)}** | ${a.agentReapSeconds.map(s).join(', ')} |`,
+      ...(a.identitySeconds ? [`| the identity step just before it (GET /v1/identity, the anchor; not in the reap's time) | ${s(median(a.identitySeconds))} | ${a.identitySeconds.map(s).join(', ')} |`] : []),
       `| goal: 1 s + 1.25 × engine limit | ${s(a.budgetSeconds)} | ${a.withinBudget ? 'met' : '**not met**'} |`,
       ...(a.sequentialOriginal
         ? [`| original reaper's algorithm (one by one: stop t=5, force-remove), timed on ${a.sequentialOriginal.measuredOn}, scaled to 100 | ${s(a.sequentialOriginal.scaledTo100Seconds)} | measured ${s(a.sequentialOriginal.seconds)} for ${a.sequentialOriginal.measuredOn} |`]
@@ -99,11 +106,11 @@ function render(r: Results): string {
       '',
       'Command: `npx tsx bench/podman-reap.ts --rounds 3` (a private rootful `podman system service`, its Docker-compatible API; the agent as its own process). Podman runs at most 3 x CPUs + 1 stops at once, so the engine\'s own stop of many containers pays the timeout once per wave; the agent signals all at once and waits once.',
       '',
-      '| orphans | engine limit: force-remove, 16 at a time (median) | **agent reap** (median) | goal: 1 s + 1.25 × engine | engine stop of all at once, then remove (once) | rounds: engine / agent |',
-      '| --- | --- | --- | --- | --- | --- |',
+      '| orphans | engine limit: force-remove, 16 at a time (median) | **agent reap**: POST /v1/reap (median) | goal: 1 s + 1.25 × engine | identity step before it (median) | engine stop of all at once, then remove (once) | rounds: engine / agent |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
       ...p.cases.map(
         (c) =>
-          `| ${c.orphans} | ${s(c.medianEngineSeconds)} | **${s(c.medianReapSeconds)}** (${c.ratioReapToEngine.toFixed(2)}x) | ${s(c.budgetSeconds)}: ${c.withinBudget ? 'met' : '**not met**'} | ${s(c.stopAllThenRemoveSeconds)} | ${c.engineForceRemoveSeconds.map(s).join(', ')} / ${c.agentReapSeconds.map(s).join(', ')} |`,
+          `| ${c.orphans} | ${s(c.medianEngineSeconds)} | **${s(c.medianReapSeconds)}** (${c.ratioReapToEngine.toFixed(2)}x) | ${s(c.budgetSeconds)}: ${c.withinBudget ? 'met' : '**not met**'} | ${c.identitySeconds ? s(median(c.identitySeconds)) : '–'} | ${s(c.stopAllThenRemoveSeconds)} | ${c.engineForceRemoveSeconds.map(s).join(', ')} / ${c.agentReapSeconds.map(s).join(', ')} |`,
       ),
       '',
     );
