@@ -58,8 +58,12 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
       if (outcome === 'gone') return { container, action: 'vanished', stopped: false };
       return { container, action: 'removed', stopped: wasActive };
     } catch (error) {
-      const blockedBy = error instanceof DependentsError ? { blockedBy: error.dependents } : {};
-      return { container, action: 'failed', stopped: false, error: message(error), ...blockedBy };
+      // Blocked by containers that share its namespaces: left as it is (killing it could reach them).
+      if (error instanceof DependentsError) return { container, action: 'failed', stopped: false, error: message(error), blockedBy: error.dependents };
+      // Not removed, but not left running either (as the engine's stop would have left it): killed,
+      // so the next run has only the removal left to do.
+      const killed = wasActive && (await docker.kill(container.dockerId, 'SIGKILL').catch(() => undefined)) === 'signalled';
+      return { container, action: 'failed', stopped: killed, error: message(error) };
     }
   };
 
