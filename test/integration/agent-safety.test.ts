@@ -282,19 +282,21 @@ function safetySuite(kind: EngineKind, start: () => Promise<Engine>): void {
 
     it('treats a container removed by someone else as vanished, and one failure as partial while the others go on', async () => {
       const t = tag();
-      const [gone, broken, ok1, ok2] = await makeContainers(engine.docker, [
+      const [gone, broken, brokenRunning, ok1, ok2] = await makeContainers(engine.docker, [
         { clawboxId: `${t}-gone`, kind: 'exited' },
         { clawboxId: `${t}-broken`, kind: 'exited' },
+        { clawboxId: `${t}-broken-running`, kind: 'running' },
         { clawboxId: `${t}-ok1`, kind: 'created' },
         { clawboxId: `${t}-ok2`, kind: 'running' },
       ]);
       await ageContainers();
       faults.vanishBeforeRemove.add(gone!.id);
       faults.failRemove.add(broken!.id);
+      faults.failRemove.add(brokenRunning!.id);
       try {
         const report = await agent.client.reap(request({ tracked: await trackAllBut(t) }));
         expect(report.status).toBe('partial');
-        expect(report.counts).toMatchObject({ orphans: 4, removed: 2, vanished: 1, failed: 1 });
+        expect(report.counts).toMatchObject({ orphans: 5, removed: 2, vanished: 1, failed: 2, stopped: 2 });
         expect(actionOf(report, gone!.id)).toBe('vanished');
         expect(actionOf(report, broken!.id)).toBe('failed');
         expect(report.containers.find((c) => c.dockerId === broken!.id)?.error).toContain('injected engine failure');
@@ -302,10 +304,13 @@ function safetySuite(kind: EngineKind, start: () => Promise<Engine>): void {
         expect(ids.has(ok1!.id)).toBe(false);
         expect(ids.has(ok2!.id)).toBe(false);
         expect(ids.has(broken!.id)).toBe(true);
+        // A running one whose removal failed is not left running: killed, for the next run to remove.
+        expect(actionOf(report, brokenRunning!.id)).toBe('failed');
+        expect(await stateOf(engine.docker, brokenRunning!.id)).toBe('exited');
       } finally {
         faults.vanishBeforeRemove.clear();
         faults.failRemove.clear();
-        await engine.docker.getContainer(broken!.id).remove({ force: true });
+        await Promise.all([broken!, brokenRunning!].map((c) => engine.docker.getContainer(c.id).remove({ force: true })));
       }
     });
   });
