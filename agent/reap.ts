@@ -74,8 +74,17 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
   }
 
   // Step 1: every active orphan gets its stop signal, all at once. Each has the whole timeout from
-  // its own signal, as with the engine's stop.
-  const waiting = new Map<string, { container: LabelledContainer; deadline: number }>();
+  // its own signal, as with the engine's stop; at its end it is force-removed (the engine's
+  // SIGKILL) on a timer of its own, whatever the polls are doing. Measured on Podman: SIGKILLs of
+  // our own wait for each exit in turn and are slower than the forced removals.
+  const waiting = new Map<string, { container: LabelledContainer; timer: NodeJS.Timeout }>();
+  const release = (dockerId: string) => {
+    const entry = waiting.get(dockerId);
+    if (!entry) return;
+    waiting.delete(dockerId);
+    clearTimeout(entry.timer);
+    results.set(dockerId, remove(entry.container));
+  };
   await Promise.all(
     active.map((container) =>
       signals(async () => {
@@ -85,35 +94,29 @@ export async function removeOrphans(docker: DockerPort, orphans: readonly Labell
             return;
           }
         } catch {
-          // Not signalled (e.g. the engine is overloaded): the forced removal at the deadline still kills it.
+          // Not signalled (e.g. the engine is overloaded): the forced removal at its deadline still kills it.
         }
-        waiting.set(container.dockerId, { container, deadline: Date.now() + options.stopTimeoutSeconds * 1000 });
+        waiting.set(container.dockerId, { container, timer: setTimeout(() => release(container.dockerId), options.stopTimeoutSeconds * 1000) });
       }),
     ),
   );
 
-  // Step 2: one wait for all of them. Each is force-removed as soon as it is seen exited, or when
-  // its timeout has passed (the engine's SIGKILL; measured on Podman: SIGKILLs of our own wait
-  // for each exit one by one and are slower than the forced removals).
+  // Step 2: one wait for all of them: the labelled list is polled, and each container is removed
+  // as soon as it is seen exited (or gone: the removal answers so, and it is reported vanished).
   let interval = options.pollIntervalMs ?? 100;
   while (waiting.size > 0) {
-    const next = Math.min(...[...waiting.values()].map((w) => w.deadline));
-    await sleep(Math.max(0, Math.min(interval, next - Date.now())));
-    let states: Map<string, string> | undefined;
-    if (Date.now() < Math.max(...[...waiting.values()].map((w) => w.deadline))) {
-      const started = Date.now();
-      // A failed poll only delays the removals; the deadlines still hold.
-      states = await docker.listLabelled().then((list) => new Map(list.map((c) => [c.dockerId, c.state])), () => undefined);
-      // A large inventory lists slowly: poll no more than half the time.
-      if (options.pollIntervalMs === undefined) interval = Math.max(100, 2 * (Date.now() - started));
-    }
-    const now = Date.now();
-    for (const [dockerId, { container, deadline }] of waiting) {
-      const state = states?.get(dockerId);
-      // Still running within its timeout; or exited, gone (the removal answers so: vanished), or out of time.
-      if (now < deadline && (states === undefined || (state !== undefined && ACTIVE.has(state)))) continue;
-      waiting.delete(dockerId);
-      results.set(dockerId, remove(container));
+    await sleep(interval);
+    if (waiting.size === 0) break;
+    const started = Date.now();
+    // A failed poll only delays the removals; the deadlines still hold.
+    const listed = await docker.listLabelled().catch(() => undefined);
+    // A large inventory lists slowly: poll no more than half the time.
+    if (options.pollIntervalMs === undefined) interval = Math.max(100, 2 * (Date.now() - started));
+    if (!listed) continue;
+    const states = new Map(listed.map((c) => [c.dockerId, c.state]));
+    for (const dockerId of [...waiting.keys()]) {
+      const state = states.get(dockerId);
+      if (state === undefined || !ACTIVE.has(state)) release(dockerId);
     }
   }
 
