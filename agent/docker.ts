@@ -3,10 +3,12 @@
  * project's own types, and the engine's "already done" answers come back as outcomes, not errors.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { LabelledContainer } from './orphans.js';
 
-export type StopOutcome = 'stopped' | 'not-running' | 'gone';
+/** `signalled`: the signal was delivered; `not-running`: nothing to signal (exited, or Podman's `stopping`). */
+export type KillOutcome = 'signalled' | 'not-running' | 'gone';
 export type RemoveOutcome = 'removed' | 'gone';
 /** `done`: paused / unpaused now; `unchanged`: it already was (or, for pause, is not running); `gone`: no such container. */
 export type PauseOutcome = 'done' | 'unchanged' | 'gone';
@@ -16,18 +18,35 @@ export interface DockerPort {
   version(): Promise<string>;
   /** Containers carrying `label` (S1: filtered on the daemon). */
   listLabelled(): Promise<LabelledContainer[]>;
+  /** What a graceful stop needs to know: the container's own stop signal and its current state. */
+  stopInfo(dockerId: string): Promise<StopInfo | 'gone'>;
+  /** Sends one signal (`POST /containers/{id}/kill?signal=`); it does not wait for the exit. */
+  kill(dockerId: string, signal: string): Promise<KillOutcome>;
   /**
-   * Docker's own stop: the container's StopSignal, at most `timeoutSeconds` to exit, then SIGKILL.
-   * Returns as soon as the container has exited.
+   * Force-remove with anonymous volumes (S7). A container other containers depend on (Podman: one
+   * whose namespaces they share) is refused with a {@link DependentsError} naming them.
    */
-  stop(dockerId: string, timeoutSeconds: number): Promise<StopOutcome>;
-  /** Force-remove with anonymous volumes (S7). */
   remove(dockerId: string): Promise<RemoveOutcome>;
   /** The engine's identity (S10): Docker's /info ID; on Podman, whose ID is random per call, one derived from its own data. */
   engineId(): Promise<string>;
   /** Freezes a running container (S11 quarantine): no CPU, memory and disk kept. */
   pause(dockerId: string): Promise<PauseOutcome>;
   unpause(dockerId: string): Promise<PauseOutcome>;
+}
+
+export interface StopInfo {
+  /** Config.StopSignal, as the engine spells it (`SIGTERM`, `SIGQUIT`, `15`); SIGTERM when unset. */
+  signal: string;
+  state: string;
+}
+
+/** A container that blocks another's removal (it shares its namespaces), as the engine names it. */
+export interface DependentContainer {
+  dockerId: string;
+  /** Undefined when it could not be inspected (gone meanwhile). */
+  name?: string;
+  /** Its value of the agent's label; undefined: it does not carry the label, and the agent never touches it (S1). */
+  labelValue?: string;
 }
 
 /** An engine error that is not one of the expected outcomes. */
@@ -40,6 +59,18 @@ export class DockerOperationError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** Podman's refusal to remove a container that others depend on; the dependents are described, never touched. */
+export class DependentsError extends DockerOperationError {
+  override name = 'DependentsError';
+  constructor(
+    readonly dependents: DependentContainer[],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('remove', 500, message, options);
   }
 }
 
@@ -60,6 +91,23 @@ function engineMessage(error: EngineError): string {
 /** Docker's 409 on remove when another remove of the same container is under way. */
 function isRemovalInProgress(error: EngineError): boolean {
   return error.statusCode === 409 && /already in progress/i.test(engineMessage(error));
+}
+
+/** Podman: "container X has dependent containers which must be removed before it: Y,Z: container already exists". */
+export function dependentIdsFrom(message: string): string[] | undefined {
+  const match = /has dependent containers which must be removed before it: ([0-9a-f,\s]+)/i.exec(message);
+  if (!match?.[1]) return undefined;
+  const ids = match[1].match(/[0-9a-f]{12,64}/g);
+  return ids?.length ? ids : undefined;
+}
+
+/** The reason a blocked removal is reported with: who blocks it, and whether the agent may ever touch them. */
+export function describeDependents(dependents: readonly DependentContainer[]): string {
+  const each = dependents.map((d) => {
+    const who = `${d.dockerId.slice(0, 12)}${d.name ? ` "${d.name}"` : ''}`;
+    return d.labelValue === undefined ? `${who} (unlabelled: never touched by the agent)` : `${who} (labelled ${JSON.stringify(d.labelValue)})`;
+  });
+  return `remove: blocked by ${dependents.length === 1 ? 'a dependent container' : `${dependents.length} dependent containers`} sharing its namespaces, which the engine requires removed first: ${each.join(', ')}`;
 }
 
 function wrap(operation: string, error: unknown): DockerOperationError {
@@ -98,6 +146,20 @@ export function dockerOptionsFromHost(dockerHost: string): Docker.DockerOptions 
   throw new Error(`DOCKER_HOST "${dockerHost}" is not supported: use unix:///path/to/docker.sock or tcp://host:port`);
 }
 
+/** How long Podman's engine id is reused while its socket is the same file. */
+const PODMAN_ID_REUSE_MS = 10_000;
+
+/** A unix socket's file identity (device, inode, change time); undefined for TCP or a missing socket. */
+function socketIdentity(dockerHost: string): string | undefined {
+  if (!dockerHost.startsWith('unix://')) return undefined;
+  try {
+    const st = statSync(dockerHost.slice('unix://'.length));
+    return `${st.dev}:${st.ino}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DockerodePortOptions {
   dockerHost: string;
   label: string;
@@ -131,8 +193,8 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
 
   // Podman's compatible /info answers a fresh random ID on every call, so its identity is derived
   // from what stays put: the host name and the storage root. The engine's kind never changes
-  // behind one socket path while the agent runs, so it is asked once; the ID is asked every time
-  // (an engine replaced behind the socket must be noticed).
+  // behind one socket path while the agent runs, so it is asked once; the ID is asked again (an
+  // engine replaced behind the socket must be noticed).
   let kind: Promise<'docker' | 'podman'> | undefined;
   const engineKind = () =>
     (kind ??= (async () => {
@@ -147,16 +209,26 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       }
     })());
   let idInFlight: Promise<string> | undefined;
+  // Podman's /info costs 300-450 ms (it runs conmon and runc for their versions; measured on 2
+  // cores), and a reap asks the identity twice (the identity step, then the reap's own check). So
+  // on Podman the id is reused for a few seconds while the socket is the very same file: a
+  // different service behind the path makes a new socket. Docker's /info is cheap: asked every time.
+  let podmanId: { id: string; socket: string; at: number } | undefined;
   const fetchEngineId = async () => {
     const engine = await engineKind();
+    const socket = engine === 'podman' ? socketIdentity(options.dockerHost) : undefined;
+    if (socket && podmanId?.socket === socket && Date.now() - podmanId.at < PODMAN_ID_REUSE_MS) return podmanId.id;
     let info: { ID?: string; Name?: string; DockerRootDir?: string };
     try {
       const call = docker.info as unknown as (opts: { abortSignal: AbortSignal }) => Promise<typeof info>;
       info = await call.call(docker, { abortSignal: deadline() });
     } catch (error) {
+      podmanId = undefined;
       throw wrap('info', error);
     }
-    return engineIdFromInfo(engine, info);
+    const id = engineIdFromInfo(engine, info);
+    podmanId = socket ? { id, socket, at: Date.now() } : undefined;
+    return id;
   };
 
   const pauseCall = async (operation: 'pause' | 'unpause', dockerId: string): Promise<PauseOutcome> => {
@@ -171,6 +243,17 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
         if (error.statusCode === 409 || error.statusCode === 304) return 'unchanged';
       }
       throw wrap(operation, error);
+    }
+  };
+
+  // Only read, to name a container that blocks a removal; whatever it carries, it is never touched.
+  const describeContainer = async (dockerId: string): Promise<DependentContainer> => {
+    try {
+      const info = await docker.getContainer(dockerId).inspect({ abortSignal: deadline() });
+      const value = info.Config.Labels?.[label];
+      return { dockerId: info.Id, name: info.Name.replace(/^\//, ''), ...(value === undefined ? {} : { labelValue: value }) };
+    } catch {
+      return { dockerId };
     }
   };
 
@@ -222,18 +305,29 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       return result;
     },
 
-    async stop(dockerId, timeoutSeconds) {
+    async stopInfo(dockerId) {
       try {
-        // The call lasts as long as the stop: its own deadline is the stop timeout plus a margin.
-        await docker.getContainer(dockerId).stop({ t: timeoutSeconds, abortSignal: AbortSignal.timeout(timeoutSeconds * 1000 + callTimeoutMs) });
-        return 'stopped';
+        const info = await docker.getContainer(dockerId).inspect({ abortSignal: deadline() });
+        // @types/dockerode omits StopSignal; the engine sends it when the image or `--stop-signal` set one.
+        const { StopSignal } = info.Config as { StopSignal?: string };
+        return { signal: StopSignal || 'SIGTERM', state: info.State.Status };
+      } catch (error) {
+        if (isEngineError(error) && error.statusCode === 404) return 'gone';
+        throw wrap('inspect', error);
+      }
+    },
+
+    async kill(dockerId, signal) {
+      try {
+        await docker.getContainer(dockerId).kill({ signal, abortSignal: deadline() });
+        return 'signalled';
       } catch (error) {
         if (isEngineError(error)) {
           if (error.statusCode === 404) return 'gone';
-          // 304 "not modified": already stopped.
-          if (error.statusCode === 304) return 'not-running';
+          // Docker: 409 "is not running"; Podman: 500 "container state improper" (exited, or stopping).
+          if (error.statusCode === 409 || (error.statusCode === 500 && /state improper/i.test(engineMessage(error)))) return 'not-running';
         }
-        throw wrap('stop', error);
+        throw wrap('kill', error);
       }
     },
 
@@ -244,6 +338,11 @@ export function createDockerPort(options: DockerodePortOptions): DockerPort {
       } catch (error) {
         // 404: already gone; 409 "removal already in progress": someone else is removing it.
         if (isEngineError(error) && (error.statusCode === 404 || isRemovalInProgress(error))) return 'gone';
+        const dependentIds = isEngineError(error) ? dependentIdsFrom(engineMessage(error)) : undefined;
+        if (dependentIds) {
+          const dependents = await Promise.all(dependentIds.map(describeContainer));
+          throw new DependentsError(dependents, describeDependents(dependents), { cause: error });
+        }
         throw wrap('remove', error);
       }
     },

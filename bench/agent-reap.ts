@@ -49,7 +49,10 @@ export interface AgentReapBench {
   machine: string;
   rounds: number;
   engineForceRemoveSeconds: number[];
+  /** POST /v1/reap alone. */
   agentReapSeconds: number[];
+  /** GET /v1/identity just before it (the anchor). */
+  identitySeconds?: number[];
   medianEngineSeconds: number;
   medianReapSeconds: number;
   budgetSeconds: number;
@@ -71,6 +74,7 @@ export async function benchAgentReap(options: { rounds?: number; sequential?: bo
 
     const engineTimes: number[] = [];
     const reapTimes: number[] = [];
+    const identityTimes: number[] = [];
     for (let round = 0; round < rounds; round++) {
       engineTimes.push(await engineForceRemove(engine));
       await makeOrphans(engine, N);
@@ -78,8 +82,13 @@ export async function benchAgentReap(options: { rounds?: number; sequential?: bo
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssMiB(pid));
       }, 20);
+      // The identity step comes first, as from the control plane (before its snapshot): timed apart.
+      const i0 = performance.now();
+      const { anchor } = await client.identity();
+      identityTimes.push((performance.now() - i0) / 1000);
       const t0 = performance.now();
       const report = await client.reap({
+        anchor,
         runId: randomUUID(),
         hostId: 'bench-host',
         tracked: [],
@@ -109,6 +118,7 @@ export async function benchAgentReap(options: { rounds?: number; sequential?: bo
       rounds,
       engineForceRemoveSeconds: engineTimes,
       agentReapSeconds: reapTimes,
+      identitySeconds: identityTimes,
       medianEngineSeconds: medianEngine,
       medianReapSeconds: medianReap,
       budgetSeconds: budget,

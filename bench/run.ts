@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark in one run, results into bench/results.json and
- * bench/RESULTS.md (with the machine and date). `npm run bench -- --only agent,fanout` runs some.
- * Heavy: the agent bench creates ~700 containers on a private engine (~3 minutes).
+ * bench/RESULTS.md (with the machine and date). `npm run bench -- --only agent,podman,fanout` runs some.
+ * Heavy: the agent bench creates ~700 containers on a private engine (~3 minutes); the podman one
+ * ~450 on a private Podman service (~3 minutes).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,10 +12,12 @@ import { measureAgentRss, type AgentRssFigures } from './agent-rss.js';
 import { measureColdStart, type ColdStartFigures } from './cold-start.js';
 import { computeCost, type CostResult } from './cost.js';
 import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
+import { benchPodmanReap, type PodmanReapBench } from './podman-reap.js';
 
 interface Results {
   machine: string;
   agent?: AgentReapBench & { at: string };
+  podman?: PodmanReapBench & { at: string };
   fanout?: FanoutBenchResult & { at: string };
   coldStart?: ColdStartFigures & { at: string };
   agentRss?: AgentRssFigures & { at: string };
@@ -63,17 +66,27 @@ if (wanted('cost')) {
   results.cost = { ...computeCost(), at: at() };
   process.stderr.write(`cost: $${results.cost.lean.total.toFixed(4)}/host/month (lean tracked), $${results.cost.current.total.toFixed(4)} (tracked today), old design $${results.cost.old.total.toFixed(4)}\n`);
 }
+if (wanted('podman')) {
+  if (!wanted('agent')) execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  results.podman = { ...(await benchPodmanReap({ rounds: 3, counts: [20, 50] })), at: at() };
+}
 
 writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync('bench/RESULTS.md', render(results));
 process.stderr.write('wrote bench/results.json and bench/RESULTS.md\n');
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+}
 
 function render(r: Results): string {
   const s = (x: number) => `${x.toFixed(2)} s`;
   const out = [
     '# Benchmark results',
     '',
-    `Machine: ${r.machine}. Produced by \`npm run bench\` (all) or \`npm run bench -- --only agent|fanout|cold-start\`;`,
+    `Machine: ${r.machine}. Produced by \`npm run bench\` (all) or \`npm run bench -- --only agent|podman|fanout|cold-start\`;`,
     'raw figures in bench/results.json. These machines are noisy (other work shares the 2 cores): medians and ratios are quoted, each against a baseline measured in the same run.',
     '',
   ];
@@ -87,7 +100,8 @@ function render(r: Results): string {
       '| what | median | rounds |',
       '| --- | --- | --- |',
       `| engine limit: force-remove of 100 running containers, 16 at a time, straight through the API | ${s(a.medianEngineSeconds)} | ${a.engineForceRemoveSeconds.map(s).join(', ')} |`,
-      `| **agent reap** (signed POST /v1/reap: list, decide, stop all at once, remove) | **${s(a.medianReapSeconds)}** | ${a.agentReapSeconds.map(s).join(', ')} |`,
+      `| **agent reap** (signed POST /v1/reap: list, decide, each its stop signal at once, one wait, remove) | **${s(a.medianReapSeconds)}** | ${a.agentReapSeconds.map(s).join(', ')} |`,
+      ...(a.identitySeconds ? [`| the identity step just before it (GET /v1/identity, the anchor; not in the reap's time) | ${s(median(a.identitySeconds))} | ${a.identitySeconds.map(s).join(', ')} |`] : []),
       `| goal: 1 s + 1.25 × engine limit | ${s(a.budgetSeconds)} | ${a.withinBudget ? 'met' : '**not met**'} |`,
       ...(a.sequentialOriginal
         ? [`| original reaper's algorithm (one by one: stop t=5, force-remove), timed on ${a.sequentialOriginal.measuredOn}, scaled to 100 | ${s(a.sequentialOriginal.scaledTo100Seconds)} | measured ${s(a.sequentialOriginal.seconds)} for ${a.sequentialOriginal.measuredOn} |`]
@@ -95,6 +109,22 @@ function render(r: Results): string {
       '',
       `Ratio agent reap / engine limit: ${a.ratioReapToEngine.toFixed(2)}${a.sequentialOriginal ? `; original / agent: ${(a.sequentialOriginal.scaledTo100Seconds / a.medianReapSeconds).toFixed(1)}x` : ''}.`,
       `Agent RSS: ${a.agentRssMiB.idle.toFixed(1)} MiB idle, ${a.agentRssMiB.peakDuringReap.toFixed(1)} MiB peak during the reaps.`,
+      '',
+    );
+  }
+  if (r.podman) {
+    const p = r.podman;
+    out.push(
+      `## Agent reap on Podman ${p.podman}: running orphans that ignore SIGTERM, ${p.stopTimeoutSeconds} s stop timeout (${p.at})`,
+      '',
+      'Command: `npx tsx bench/podman-reap.ts --rounds 3` (a private rootful `podman system service`, its Docker-compatible API; the agent as its own process). Podman runs at most 3 x CPUs + 1 stops at once, so the engine\'s own stop of many containers pays the timeout once per wave; the agent signals all at once and waits once.',
+      '',
+      '| orphans | engine limit: force-remove, 16 at a time (median) | **agent reap**: POST /v1/reap (median) | goal: 1 s + 1.25 × engine | identity step before it (median) | engine stop of all at once, then remove (once) | rounds: engine / agent |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+      ...p.cases.map(
+        (c) =>
+          `| ${c.orphans} | ${s(c.medianEngineSeconds)} | **${s(c.medianReapSeconds)}** (${c.ratioReapToEngine.toFixed(2)}x) | ${s(c.budgetSeconds)}: ${c.withinBudget ? 'met' : '**not met**'} | ${c.identitySeconds ? s(median(c.identitySeconds)) : '–'} | ${s(c.stopAllThenRemoveSeconds)} | ${c.engineForceRemoveSeconds.map(s).join(', ')} / ${c.agentReapSeconds.map(s).join(', ')} |`,
+      ),
       '',
     );
   }

@@ -5,7 +5,7 @@
  * every container it holds, stops the service by PID and deletes its files.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +26,35 @@ cgroup_manager = "cgroupfs"
 
 function podmanArgs(dir: string): string[] {
   return ['--root', join(dir, 'storage'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', '--tmpdir', join(dir, 'tmp')];
+}
+
+/**
+ * Deletes the service's files. Conmon runs `podman container cleanup` after each container's exit,
+ * which may still write into the run root for a moment after the service has gone; a container
+ * that could not be removed leaves its shm mount. So: detach mounts below, then retry a while.
+ */
+async function removeDir(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((path) => path.startsWith(`${dir}/`))
+    .reverse();
+  for (const path of mounts) {
+    try {
+      execFileSync('umount', ['-l', path], { stdio: 'ignore' });
+    } catch {
+      // Already detached.
+    }
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(250);
+    }
+  }
 }
 
 export async function startPodman(): Promise<Engine> {
@@ -70,18 +99,22 @@ export async function startPodman(): Promise<Engine> {
     kill: () => Promise.reject(new Error('not supported on the Podman helper')),
     restart: () => Promise.reject(new Error('not supported on the Podman helper')),
     async stop() {
-      try {
-        const all = await docker.listContainers({ all: true });
-        await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-      } catch {
-        // The service may be down already.
+      // Podman refuses to remove a container while others share its namespaces: a few rounds, dependents go first.
+      for (let round = 0; round < 5; round++) {
+        try {
+          const all = await docker.listContainers({ all: true });
+          if (all.length === 0) break;
+          await Promise.all(all.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+        } catch {
+          break; // The service may be down already.
+        }
       }
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await Promise.race([exited, sleep(10_000)]);
       }
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      await removeDir(dir);
     },
   };
 }

@@ -89,7 +89,6 @@ beforeAll(async () => {
       ...real,
       version: () => real.version(),
       listLabelled: () => real.listLabelled(),
-      stop: (id, timeout) => real.stop(id, timeout),
       remove: (id) => (failRemove.has(id) ? Promise.reject(new Error(`${MARKUP} device or resource busy`)) : real.remove(id)),
     }),
   });

@@ -149,12 +149,17 @@ class World {
       this.boxes
         .filter((b) => b.alive)
         .map((b): LabelledContainer => ({ clawboxId: b.label, dockerId: b.dockerId, state: b.state, createdSeconds: Math.floor(b.createdMs / 1000), name: b.label, image: 'img' })),
-    stop: async (dockerId) => {
+    stopInfo: async (dockerId) => {
+      const b = this.byDockerId(dockerId);
+      return b?.alive ? { signal: 'SIGTERM', state: b.state } : 'gone';
+    },
+    // Every container here exits on its stop signal.
+    kill: async (dockerId) => {
       const b = this.byDockerId(dockerId);
       if (!b?.alive) return 'gone';
-      if (b.state === 'exited') return 'not-running';
+      if (b.state !== 'running') return 'not-running';
       b.state = 'exited';
-      return 'stopped';
+      return 'signalled';
     },
     remove: async (dockerId) => {
       this.calls.remove.push(dockerId);
