@@ -13,7 +13,6 @@
  * whatever the fleet did; only `getReport` reads one full item. (DynamoDB still charges a read by
  * the item's whole size: the projection bounds the transfer and the memory, not the cost.)
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchGetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ReapReport } from '../../lib/agent-contract.js';
@@ -22,6 +21,7 @@ import { HostId, Instant, RunId } from '../../lib/ids.js';
 import { badRequest } from '../../lib/errors.js';
 import { withBackoff } from '../../lib/backoff.js';
 import { parseItem } from './corrupt.js';
+import { WRITE_ID, writeOnce } from './write-once.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { isConditionalCheckFailed, isRetryableDynamoError } from './dynamo-errors.js';
 import { buildReportItem, recoveredFields, reportSortKey, type ReportInput } from './report-item.js';
@@ -355,34 +355,21 @@ export function createReportStore(
     async putReport(input, putOptions = {}) {
       const item = ReportItem.parse(buildReportItem(input, { ttlDays, nowMs: now() }));
       // One report per host per run (SPEC §10): the key is the run's and the host's, and an item
-      // already there was written by another delivery of the run. This write's own retry (its
-      // first attempt may have landed unseen) carries the same writeId, and may overwrite it.
-      const writeId = randomUUID();
-      try {
-        await withBackoff(
-          () =>
-            doc.send(
-              new PutCommand({
-                TableName: table,
-                Item: { ...item, writeId },
-                ConditionExpression: 'attribute_not_exists(#sk) OR #writeId = :writeId',
-                ExpressionAttributeNames: { '#sk': 'sk', '#writeId': 'writeId' },
-                ExpressionAttributeValues: { ':writeId': writeId },
-              }),
-            ),
-          {
-            attempts: 6,
-            baseMs: 50,
-            capMs: 1000,
-            isRetryable: isRetryableDynamoError,
-            ...(putOptions.deadlineAt === undefined ? {} : { deadlineAt: putOptions.deadlineAt }),
-            now,
-          },
-        );
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) throw new DuplicateReportError(item.hostId, item.runId);
-        throw error;
-      }
+      // already there was written by another delivery of the run.
+      const written = await writeOnce(
+        (writeId) =>
+          doc.send(
+            new PutCommand({
+              TableName: table,
+              Item: { ...item, [WRITE_ID.attribute]: writeId },
+              ConditionExpression: `attribute_not_exists(#sk) OR ${WRITE_ID.name} = ${WRITE_ID.value}`,
+              ExpressionAttributeNames: { '#sk': 'sk', [WRITE_ID.name]: WRITE_ID.attribute },
+              ExpressionAttributeValues: { [WRITE_ID.value]: writeId },
+            }),
+          ),
+        { deadlineAt: putOptions.deadlineAt, now },
+      );
+      if (!written) throw new DuplicateReportError(item.hostId, item.runId);
       return item;
     },
 

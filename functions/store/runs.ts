@@ -3,11 +3,9 @@
  * all under the run's id, so a run is read with one Query and no index (dynalite's GSIs also lose
  * items at scale, which no reader here depends on).
  */
-import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { withBackoff } from '../../lib/backoff.js';
 import { parseItem } from './corrupt.js';
-import { isConditionalCheckFailed, isRetryableDynamoError } from './dynamo-errors.js';
+import { WRITE_ID, writeOnce } from './write-once.js';
 import { HEADER_PART, RunHeaderItem, ShardItem } from './run-items.js';
 
 export interface RunRecord {
@@ -29,16 +27,26 @@ export interface RunStore {
 }
 
 export function createRunStore(doc: DynamoDBDocumentClient, table: string, now: () => number = Date.now): RunStore {
+  /** Writes an item of the run once (./write-once.ts): false when one is already under its key. */
+  const putFirst = (item: RunHeaderItem | ShardItem, deadlineAt: number | undefined) =>
+    writeOnce(
+      (writeId) =>
+        doc.send(
+          new PutCommand({
+            TableName: table,
+            Item: { ...item, [WRITE_ID.attribute]: writeId },
+            ConditionExpression: `attribute_not_exists(#p) OR ${WRITE_ID.name} = ${WRITE_ID.value}`,
+            ExpressionAttributeNames: { '#p': 'part', [WRITE_ID.name]: WRITE_ID.attribute },
+            ExpressionAttributeValues: { [WRITE_ID.value]: writeId },
+          }),
+        ),
+      { deadlineAt, now },
+    );
+
   return {
     async putHeader(header) {
-      try {
-        await withBackoff(
-          () => doc.send(new PutCommand({ TableName: table, Item: RunHeaderItem.parse(header), ConditionExpression: 'attribute_not_exists(#p)', ExpressionAttributeNames: { '#p': 'part' } })),
-          { attempts: 4, baseMs: 50, capMs: 500, isRetryable: isRetryableDynamoError, now },
-        );
-      } catch (error) {
-        if (!isConditionalCheckFailed(error)) throw error;
-      }
+      // A header already there is a duplicate delivery's: the first one's is kept.
+      await putFirst(RunHeaderItem.parse(header), undefined);
     },
 
     async getHeader(runId) {
@@ -47,35 +55,7 @@ export function createRunStore(doc: DynamoDBDocumentClient, table: string, now: 
     },
 
     async putShard(item, options = {}) {
-      const parsed = ShardItem.parse(item);
-      // A retry of this very write (its first attempt may have landed unseen) carries the same writeId.
-      const writeId = randomUUID();
-      try {
-        await withBackoff(
-          () =>
-            doc.send(
-              new PutCommand({
-                TableName: table,
-                Item: { ...parsed, writeId },
-                ConditionExpression: 'attribute_not_exists(#p) OR #w = :w',
-                ExpressionAttributeNames: { '#p': 'part', '#w': 'writeId' },
-                ExpressionAttributeValues: { ':w': writeId },
-              }),
-            ),
-          {
-            attempts: 6,
-            baseMs: 50,
-            capMs: 1000,
-            isRetryable: isRetryableDynamoError,
-            ...(options.deadlineAt === undefined ? {} : { deadlineAt: options.deadlineAt }),
-            now,
-          },
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailed(error)) return false;
-        throw error;
-      }
+      return putFirst(ShardItem.parse(item), options.deadlineAt);
     },
 
     async read(runId) {

@@ -17,6 +17,7 @@ import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger } from '../helpers/agent.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { closedPortUrl } from '../helpers/net.js';
+import { processEnv } from '../helpers/aws-events.js';
 import { startFakeLambda, type FakeLambda } from '../helpers/fake-lambda.js';
 
 const FUNCTION_NAME = 'clawbox-reaper-test-reaper';
@@ -29,15 +30,8 @@ let lambda: FakeLambda;
 /** A loopback port nobody listens on: hosts registered here are never reachable, and nothing leaves 127.0.0.1. */
 let down: string;
 const reaperLog = capturingLogger('info');
-const savedEnv: Record<string, string | undefined> = {};
+const env = processEnv();
 
-function setEnv(values: Record<string, string | undefined>): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (!(name in savedEnv)) savedEnv[name] = process.env[name];
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-}
 
 beforeAll(async () => {
   dynamo = await startDynalite({ prefix: 'apil-' });
@@ -50,7 +44,7 @@ beforeAll(async () => {
   });
   lambda = await startFakeLambda((event) => reaper.handler(event, { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'fake-invocation' }));
   // The deployed function's environment, nothing else: no endpoint or client is passed in.
-  setEnv({
+  env.set({
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: undefined,
     AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
@@ -73,10 +67,7 @@ afterAll(async () => {
   await Promise.allSettled(lambda?.runs ?? []);
   await lambda?.close().catch(() => undefined);
   await dynamo?.close().catch(() => undefined);
-  for (const [name, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  env.restore();
 });
 
 /** An API Gateway HTTP API event, payload format 2.0, as the function receives it behind IAM auth. */

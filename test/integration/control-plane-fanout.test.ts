@@ -23,6 +23,7 @@ import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { closedPortUrl, startBlackHole } from '../helpers/net.js';
 import { injectFailures, recordCalls, sdkError } from '../helpers/sdk-middleware.js';
 import { seedTracked, trackedItems } from '../helpers/seed.js';
+import { scheduledEvent } from '../helpers/aws-events.js';
 
 const MASTER = randomBytes(32).toString('hex');
 const OTHER_MASTER = randomBytes(32).toString('hex');
@@ -67,20 +68,6 @@ async function exists(engine: EngineName, key: string): Promise<boolean> {
   return (await stateOf(engines[engine].docker, container.id)) !== undefined;
 }
 
-function scheduledEvent() {
-  // The shape EventBridge delivers to a Lambda target of a schedule rule.
-  return {
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    region: 'us-east-1',
-    resources: ['arn:aws:events:us-east-1:123456789012:rule/clawbox-reaper-dev-ReaperEventsRuleSchedule1-ABCDEF'],
-    detail: {},
-  };
-}
 
 function byHost(reports: ReportItem[]): Record<string, ReportItem> {
   return Object.fromEntries(reports.map((r) => [r.hostId, r]));

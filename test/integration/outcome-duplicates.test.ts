@@ -16,6 +16,7 @@ import { testReaper } from '../helpers/reaper.js';
 import { makeContainers, stateOf, type MadeContainer } from '../helpers/containers.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
+import { scheduledEvent } from '../helpers/aws-events.js';
 
 const MASTER = randomBytes(32).toString('hex');
 const HOSTS = ['od-a', 'od-b'] as const;
@@ -31,19 +32,6 @@ const reaper = () => testReaper({ store, masterKey: MASTER, logger: log.logger, 
 const handler = () => createReaperHandler({ reaper: reaper(), logger: log.logger });
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'test' };
 
-function scheduledEvent(): Record<string, unknown> {
-  return {
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    region: 'us-east-1',
-    resources: ['arn:aws:events:us-east-1:123456789012:rule/clawbox-reaper-schedule'],
-    detail: {},
-  };
-}
 
 async function orphans(perHost: number): Promise<MadeContainer[][]> {
   const tag = randomUUID().slice(0, 6);

@@ -17,6 +17,7 @@ import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 import { startFakeLambda, type Delivery, type FakeLambda, type Invocation } from '../helpers/fake-lambda.js';
 import { closedPortUrl } from '../helpers/net.js';
+import { processEnv, scheduledEvent } from '../helpers/aws-events.js';
 
 const WORKER = 'clawbox-reaper-test-reaperWorker';
 const MASTER = randomBytes(32).toString('hex');
@@ -32,30 +33,9 @@ let handler: ReturnType<typeof createReaperFromEnv>['handler'];
 /** How the stand-in delivers each shard invocation; set per test. */
 let decide: (invocation: Invocation) => Delivery = () => 'once';
 const reaperLog = capturingLogger('info');
-const savedEnv: Record<string, string | undefined> = {};
+const env = processEnv();
 
-function setEnv(values: Record<string, string | undefined>): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (!(name in savedEnv)) savedEnv[name] = process.env[name];
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-}
 
-function scheduledEvent() {
-  // The shape EventBridge delivers to a Lambda target of a schedule rule.
-  return {
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    region: 'us-east-1',
-    resources: ['arn:aws:events:us-east-1:123456789012:rule/clawbox-reaper-dev-ReaperEventsRuleSchedule1-ABCDEF'],
-    detail: {},
-  };
-}
 
 const context = () => ({ getRemainingTimeInMillis: () => 60_000, awsRequestId: randomUUID() });
 
@@ -85,7 +65,7 @@ beforeAll(async () => {
   }));
   lambda = await startFakeLambda((event) => handler(event, context()), (invocation) => decide(invocation));
   // The Lambda client is the SDK's own, configured by the environment as on Lambda.
-  setEnv({
+  env.set({
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
     AWS_SECRET_ACCESS_KEY: 'test-secret',
@@ -105,10 +85,7 @@ afterAll(async () => {
   await agent?.close();
   await engine?.stop();
   await dynamo?.close().catch(() => undefined);
-  for (const [name, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  env.restore();
 });
 
 /** Runs the planner on a scheduled event and waits for every shard it sent. */
