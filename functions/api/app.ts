@@ -336,6 +336,9 @@ export function createApiApp(deps: ApiAppDeps): Hono {
   app.get('/v1/reaps/:runId', async (c) => {
     const { runId } = readParams(c, RunParams);
     const query = readQuery(c, RunQuery);
+    // Asked before the reads: a run that had ended in process by then has all it will ever have
+    // written in what they read (asked after, a run ending between them would look done and empty).
+    const finished = deps.runFinished?.(runId);
     const page = await store.reports.runPage(runId, query);
     // Who has an outcome, over every page: the run's shard items (one Query, no report read).
     const progress: RunProgress = await store.reports.runProgress(runId);
@@ -345,7 +348,7 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     }
     const body: RunView = {
       runId,
-      done: runDone(progress, started, deps.runFinished?.(runId)),
+      done: runDone(progress, started, finished),
       ...(started ? { hosts: [...started.hosts] } : {}),
       reported: progress.hosts.length,
       ...(progress.runHosts === undefined ? {} : { runHosts: progress.runHosts }),

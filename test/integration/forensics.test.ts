@@ -79,6 +79,11 @@ async function plantedOrphans(docker: Engine['docker']) {
   const token = randomBytes(12).toString('hex');
   const pemBody = randomBytes(48).toString('base64');
   const script = [
+    // First, and a moment before the rest: the engine copies stdout and stderr from separate
+    // pipes, so a stderr line written among stdout lines may be logged anywhere between them
+    // (inside the PEM block, where the whole block is masked).
+    `echo "stderr line ${t}" >&2`,
+    'sleep 1',
     `echo "boot ok ${t}"`,
     'echo "app secret is $APP_SECRET"',
     'echo "connecting to postgres://app:$DB_PASSWORD@db:5432/app"',
@@ -87,7 +92,6 @@ async function plantedOrphans(docker: Engine['docker']) {
     'echo "-----BEGIN RSA PRIVATE KEY-----"',
     `echo '${reverse(pemBody)}' | busybox rev`,
     'echo "-----END RSA PRIVATE KEY-----"',
-    `echo "stderr line ${t}" >&2`,
   ].join('; ');
   const secrets = [envSecret, dbPassword, awsKey, token, pemBody];
   const make = async (clawboxId: string, tail: string) => {
