@@ -64,8 +64,8 @@ export async function runLocal(options: LocalStackOptions): Promise<void> {
       : `  API token    in ${stack.dataDir}/api-token`,
     '',
     where
-      ? 'From another terminal in this directory (the CLI finds the token in the data dir given):'
-      : 'From another terminal in this directory (the CLI finds the token in the data dir):',
+      ? 'From another terminal in this directory (the CLI finds the token in the data dir given; before `npm link`, put `npx` in front):'
+      : 'From another terminal in this directory (the CLI finds the token in the data dir; before `npm link`, put `npx` in front):',
     cmd('hosts'),
     cmd('reap --dry-run'),
     cmd('reports'),
