@@ -6,16 +6,8 @@
 import type { Command } from 'commander';
 import type { AgentFlags } from './config.js';
 
-interface AgentOptions {
-  hostId: string;
-  listen?: string;
-  keyFile?: string;
-  publicMetrics?: boolean;
-  stateDir?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsClientCa?: string;
-}
+/** What commander hands the action: the flags, --host-id required. */
+type AgentOptions = AgentFlags & { hostId: string };
 
 /** Adds the agent's description, flags and action to `command`. */
 export function defineAgentCommand(command: Command): Command {

@@ -340,8 +340,8 @@ export function createApiApp(deps: ApiAppDeps): Hono {
     // written in what they read (asked after, a run ending between them would look done and empty).
     const finished = deps.runFinished?.(runId);
     const page = await store.reports.runPage(runId, query);
-    // Who has an outcome, over every page: the run's shard items (one Query, no report read).
-    const progress: RunProgress = await store.reports.runProgress(runId);
+    // Who has an outcome, over every page: from the same read of the run's shard items as the page.
+    const { progress } = page;
     const started = runs.get(runId);
     if (progress.hosts.length === 0 && !started) {
       throw new AppError(404, 'run_not_found', `no report for run ${runId}; a run that was just started shows up once its first host has reported`);

@@ -100,7 +100,8 @@ export interface ReportStore {
    */
   reportsForRun(runId: string): Promise<ReportItem[]>;
   /** One page of a run's summaries (the runId GSI), each page ordered by hostId. */
-  runPage(runId: string, options?: RunPageOptions): Promise<ReportPage>;
+  /** One page of a run's summaries, each page ordered by hostId, with who has reported over the whole run (from the same read). */
+  runPage(runId: string, options?: RunPageOptions): Promise<ReportPage & { progress: RunProgress }>;
   /** Every summary of a run (all pages), ordered by hostId: for a page that totals a run. */
   runSummaries(runId: string): Promise<ReportSummary[]>;
   /** Which hosts have reported for a run, reading only `hostId` and `runHosts` of each report. */
@@ -428,12 +429,13 @@ export function createReportStore(
         if (decoded.r.runId !== runId) throw invalidCursor();
         after = decoded.r.hostId;
       }
-      const { entries } = await runEntries(runId);
+      const { entries, runHosts } = await runEntries(runId);
       const rest = after === undefined ? entries : entries.filter(([hostId]) => hostId > after);
       const page = rest.slice(0, limit);
       const items = (await fullReports(page, true)) as ReportSummary[];
       const last = page[page.length - 1];
-      return { items, ...(rest.length > limit && last ? { cursor: encodeCursor({ r: { runId, hostId: last[0] } }) } : {}) };
+      const progress: RunProgress = { hosts: entries.map(([hostId]) => hostId), ...(runHosts === undefined ? {} : { runHosts }) };
+      return { items, progress, ...(rest.length > limit && last ? { cursor: encodeCursor({ r: { runId, hostId: last[0] } }) } : {}) };
     },
 
     async runSummaries(runId) {

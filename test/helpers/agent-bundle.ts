@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAgentClient, type AgentClient } from '../../lib/agent-client.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
+import { startEngine, type Engine } from './engine.js';
 
 export interface BuiltAgentBundle {
   /** A temp dir holding agent.mjs and nothing else. */
@@ -84,4 +85,17 @@ export async function startBundleAgent(options: { bundle: string; cwd: string; d
     }
   }
   return { url, pid: child.pid!, hostId, client, child, stderr: () => stderr, stop };
+}
+
+/**
+ * The bundle built and a private engine started, in parallel. Whichever succeeded is returned even
+ * when the other failed (as `partial`), so the caller's cleanup stops what did start.
+ */
+export async function buildBundleAndStartEngine(partial: { built?: BuiltAgentBundle; engine?: Engine }): Promise<{ built: BuiltAgentBundle; engine: Engine }> {
+  const [bundle, started] = await Promise.allSettled([Promise.resolve().then(buildAgentBundle), startEngine()]);
+  if (bundle.status === 'fulfilled') partial.built = bundle.value;
+  if (started.status === 'fulfilled') partial.engine = started.value;
+  if (bundle.status === 'rejected') throw bundle.reason;
+  if (started.status === 'rejected') throw started.reason;
+  return { built: bundle.value, engine: started.value };
 }

@@ -39,3 +39,21 @@ export function processEnv() {
     },
   };
 }
+
+/**
+ * What a deployed function's SDK clients see of the environment, and nothing of this machine's:
+ * test credentials, one region, no profile, config file or instance metadata, no endpoint override
+ * (each test adds its own AWS_ENDPOINT_URL_<SERVICE>).
+ */
+export const DEPLOYED_AWS_ENV: Readonly<Record<string, string | undefined>> = Object.freeze({
+  AWS_REGION: 'us-east-1',
+  AWS_DEFAULT_REGION: undefined,
+  AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
+  AWS_SECRET_ACCESS_KEY: 'test-secret',
+  AWS_SESSION_TOKEN: undefined,
+  AWS_PROFILE: undefined,
+  AWS_CONFIG_FILE: '/nonexistent/aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_ENDPOINT_URL: undefined,
+});

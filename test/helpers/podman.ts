@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
-import { busyboxImageTar, TEST_IMAGE, type Engine } from './engine.js';
+import { busyboxImageTar, startEngine, TEST_IMAGE, type Engine } from './engine.js';
 
 export function podmanInstalled(): boolean {
   return existsSync('/usr/bin/podman');
@@ -118,3 +118,17 @@ export async function startPodman(): Promise<Engine> {
     },
   };
 }
+
+export type EngineKind = 'docker' | 'podman';
+
+/** The two engine kinds the suites run on (SPEC §9), each with how to start a private one. */
+export const TEST_ENGINES: readonly (readonly [EngineKind, () => Promise<Engine>])[] = [
+  ['docker', startEngine],
+  [
+    'podman',
+    () => {
+      if (!podmanInstalled()) throw new Error('podman is not installed: apt-get install -y podman (.ci/run does)');
+      return startPodman();
+    },
+  ],
+];

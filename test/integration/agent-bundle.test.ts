@@ -13,9 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../../package.json' with { type: 'json' };
-import { buildAgentBundle, startBundleAgent, type BuiltAgentBundle } from '../helpers/agent-bundle.js';
+import { buildBundleAndStartEngine, startBundleAgent, type BuiltAgentBundle } from '../helpers/agent-bundle.js';
 import { existingIds, makeContainers } from '../helpers/containers.js';
-import { startEngine, type Engine } from '../helpers/engine.js';
+import type { Engine } from '../helpers/engine.js';
 
 let built: BuiltAgentBundle;
 let engine: Engine;
@@ -25,12 +25,14 @@ let hooks: string;
 const UNUSED = /node_modules\/(ssh2|cpu-features|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs|tar-fs|@balena\/dockerignore)\//;
 
 beforeAll(async () => {
-  // Both in parallel; whichever succeeded is kept for afterAll to clean up, even if the other failed.
-  const [bundle, started] = await Promise.allSettled([Promise.resolve().then(buildAgentBundle), startEngine()]);
-  if (bundle.status === 'fulfilled') built = bundle.value;
-  if (started.status === 'fulfilled') engine = started.value;
-  if (bundle.status === 'rejected') throw bundle.reason;
-  if (started.status === 'rejected') throw started.reason;
+  // Whatever started is kept for afterAll to clean up, even if the other part failed.
+  const started: { built?: BuiltAgentBundle; engine?: Engine } = {};
+  try {
+    await buildBundleAndStartEngine(started);
+  } finally {
+    if (started.built) built = started.built;
+    if (started.engine) engine = started.engine;
+  }
   // Hooks that record every module a process asks for, CommonJS (Module._load) and ESM (a resolve hook).
   hooks = mkdtempSync(join(tmpdir(), 'cre-load-hooks-'));
   writeFileSync(

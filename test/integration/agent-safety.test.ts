@@ -16,25 +16,14 @@ import type { DockerPort } from '../../agent/docker.js';
 import { AgentCallError, createAgentClient } from '../../lib/agent-client.js';
 import { anchored, rawRequest, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { existingIds, LABEL, makeContainer, makeContainers, stateOf, type MadeContainer } from '../helpers/containers.js';
-import { startEngine, TEST_IMAGE, type Engine } from '../helpers/engine.js';
-import { podmanInstalled, startPodman } from '../helpers/podman.js';
+import { TEST_IMAGE, type Engine } from '../helpers/engine.js';
+import { TEST_ENGINES, type EngineKind } from '../helpers/podman.js';
 
 const fileStartedAt = Date.now();
 
-type EngineKind = 'docker' | 'podman';
-const ENGINES: [EngineKind, () => Promise<Engine>][] = [
-  ['docker', startEngine],
-  [
-    'podman',
-    () => {
-      if (!podmanInstalled()) throw new Error('podman is not installed: apt-get install -y podman (.ci/run does)');
-      return startPodman();
-    },
-  ],
-];
 
 // The engines run side by side (each suite's own tests one after another): the suite's time is the slower engine's, not the sum.
-for (const [kind, start] of ENGINES) {
+for (const [kind, start] of TEST_ENGINES) {
   describe.concurrent(kind, () => {
     describe.sequential(`S1–S7 on ${kind}`, () => safetySuite(kind, start));
   });

@@ -17,7 +17,7 @@ import { createStore, type Store } from '../../functions/store/index.js';
 import { capturingLogger } from '../helpers/agent.js';
 import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { closedPortUrl } from '../helpers/net.js';
-import { processEnv } from '../helpers/aws-events.js';
+import { DEPLOYED_AWS_ENV, processEnv } from '../helpers/aws-events.js';
 import { startFakeLambda, type FakeLambda } from '../helpers/fake-lambda.js';
 
 const FUNCTION_NAME = 'clawbox-reaper-test-reaper';
@@ -45,16 +45,7 @@ beforeAll(async () => {
   lambda = await startFakeLambda((event) => reaper.handler(event, { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'fake-invocation' }));
   // The deployed function's environment, nothing else: no endpoint or client is passed in.
   env.set({
-    AWS_REGION: 'us-east-1',
-    AWS_DEFAULT_REGION: undefined,
-    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_SESSION_TOKEN: undefined,
-    AWS_PROFILE: undefined,
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL: undefined,
+    ...DEPLOYED_AWS_ENV,
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.url,
     REAPER_TABLE_PREFIX: dynamo.prefix,

@@ -18,9 +18,9 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentClient } from '../../lib/agent-client.js';
 import { decodeKey, deriveHostKey } from '../../lib/signing.js';
-import { buildAgentBundle, type BuiltAgentBundle } from '../helpers/agent-bundle.js';
+import { buildBundleAndStartEngine, type BuiltAgentBundle } from '../helpers/agent-bundle.js';
 import { existingIds, makeContainers } from '../helpers/containers.js';
-import { startEngine, type Engine } from '../helpers/engine.js';
+import type { Engine } from '../helpers/engine.js';
 import { importNodeBaseImage } from '../helpers/node-base-image.js';
 
 const UNIT = 'infra/clawbox-reaper-agent.service';
@@ -33,12 +33,14 @@ let engine: Engine;
 let scratch: string;
 
 beforeAll(async () => {
-  // Both in parallel; whichever succeeded is kept for afterAll to clean up, even if the other failed.
-  const [bundle, started] = await Promise.allSettled([Promise.resolve().then(buildAgentBundle), startEngine()]);
-  if (bundle.status === 'fulfilled') built = bundle.value;
-  if (started.status === 'fulfilled') engine = started.value;
-  if (bundle.status === 'rejected') throw bundle.reason;
-  if (started.status === 'rejected') throw started.reason;
+  // Whatever started is kept for afterAll to clean up, even if the other part failed.
+  const started: { built?: BuiltAgentBundle; engine?: Engine } = {};
+  try {
+    await buildBundleAndStartEngine(started);
+  } finally {
+    if (started.built) built = started.built;
+    if (started.engine) engine = started.engine;
+  }
   scratch = mkdtempSync(join(tmpdir(), 'cre-deploy-'));
 }, 120_000);
 

@@ -18,8 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReapRequest, TrackedRef } from '../../lib/agent-contract.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { LABEL, makeContainers, type Kind, type MakeOptions } from '../helpers/containers.js';
-import { startEngine, type Engine } from '../helpers/engine.js';
-import { podmanInstalled, startPodman } from '../helpers/podman.js';
+import type { Engine } from '../helpers/engine.js';
+import { TEST_ENGINES, type EngineKind } from '../helpers/podman.js';
 
 const STRESS = process.env.STRESS === '1';
 const ROUNDS = STRESS ? 20 : 3;
@@ -83,20 +83,9 @@ function labelsOf(spec: Spec, tag: string): MakeOptions {
   }
 }
 
-type EngineKind = 'docker' | 'podman';
-const ENGINES: [EngineKind, () => Promise<Engine>][] = [
-  ['docker', startEngine],
-  [
-    'podman',
-    () => {
-      if (!podmanInstalled()) throw new Error('podman is not installed: apt-get install -y podman (.ci/run does)');
-      return startPodman();
-    },
-  ],
-];
 
 // The same rounds (same seed) on both engines, side by side: the file's time is the slower engine's.
-for (const [kind, start] of ENGINES) {
+for (const [kind, start] of TEST_ENGINES) {
   describe.concurrent(kind, () => {
     describe.sequential(`engine properties on ${kind}`, () => propertySuite(kind, start));
   });

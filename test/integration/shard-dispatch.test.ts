@@ -17,7 +17,7 @@ import { startDynalite, type TestDynamo } from '../helpers/dynalite.js';
 import { startEngine, type Engine } from '../helpers/engine.js';
 import { startFakeLambda, type Delivery, type FakeLambda, type Invocation } from '../helpers/fake-lambda.js';
 import { closedPortUrl } from '../helpers/net.js';
-import { processEnv, scheduledEvent } from '../helpers/aws-events.js';
+import { DEPLOYED_AWS_ENV, processEnv, scheduledEvent } from '../helpers/aws-events.js';
 
 const WORKER = 'clawbox-reaper-test-reaperWorker';
 const MASTER = randomBytes(32).toString('hex');
@@ -66,15 +66,7 @@ beforeAll(async () => {
   lambda = await startFakeLambda((event) => handler(event, context()), (invocation) => decide(invocation));
   // The Lambda client is the SDK's own, configured by the environment as on Lambda.
   env.set({
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDTESTTESTTESTTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_SESSION_TOKEN: undefined,
-    AWS_PROFILE: undefined,
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL: undefined,
+    ...DEPLOYED_AWS_ENV,
     AWS_ENDPOINT_URL_LAMBDA: lambda.url,
   });
 }, 120_000);
