@@ -472,6 +472,8 @@ export function createHostReaper(deps: HostReapDeps) {
     const previous = host.lastReap;
     const quiet = ctx.compactQuiet === true && isQuiet(input);
     const failures = failureCount(previous, verdict.status);
+    const cap = verdict.agentReport?.cap;
+    const budgetNeed = cap?.guard === 'fleet-max-reap' ? (cap.removals ?? cap.orphans) : undefined;
     const writeBy = ctx.deadlineAt - FINISH_MS;
     // Recorded by the shard item, with the shard's other quiet hosts (one write for all of them).
     if (quiet) outcome.quiet = quietEntry(input);
@@ -501,6 +503,7 @@ export function createHostReaper(deps: HostReapDeps) {
           ...(unknownRuns.length > 0 ? { unknownRuns } : {}),
           ...(quiet ? { quiet: true } : {}),
           ...(failures > 0 ? { failures } : {}),
+          ...(budgetNeed === undefined ? {} : { budgetNeed }),
         }),
         recordBy - now(),
       );

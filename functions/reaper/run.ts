@@ -27,7 +27,7 @@ import type { MasterKeyProvider } from './master-key.js';
 import type { Alerter } from './alerts.js';
 import { emfLine } from './metrics.js';
 import { describe } from './outcome.js';
-import { budgetShare, MAX_SHARD_EVENT_BYTES, planShards, type BrokenHost } from './shards.js';
+import { budgetShares, MAX_SHARD_EVENT_BYTES, planShards, type BrokenHost } from './shards.js';
 
 export interface ReaperDeps {
   store: Pick<Store, 'hosts' | 'tracked' | 'reports' | 'quarantine' | 'runs'>;
@@ -409,6 +409,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
         .catch((error: unknown) => log.warn({ err: error }, 'could not write the run header; the run goes on (its reports are still found through its shard items)'));
       // Nothing is removed on a dry run; a forced run has its guards lifted for the hosts it names.
       const fleetBudget = dryRun || force ? undefined : deps.settings.fleetMaxReap;
+      const budgets = fleetBudget === undefined ? undefined : budgetShares(fleetBudget, plans, runHosts);
       const shards: ShardRequest[] = plans.map((plan, shard) => ({
         runId,
         startedAt,
@@ -419,7 +420,7 @@ export function createReaper(deps: ReaperDeps): Reaper {
         shard,
         shards: plans.length,
         runHosts,
-        fleetBudget: fleetBudget === undefined ? undefined : budgetShare(fleetBudget, plan.hosts.length + plan.broken.length, runHosts),
+        fleetBudget: budgets?.[shard],
         hosts: plan.hosts,
         broken: plan.broken,
         deadlineAt: request.deadlineAt,

@@ -78,3 +78,35 @@ export function budgetShare(total: number, shardHosts: number, runHosts: number)
   if (runHosts <= 0 || shardHosts >= runHosts) return total;
   return Math.floor((total * shardHosts) / runHosts);
 }
+
+/**
+ * What a host's last run asked of the fleet budget and did not get (capped `fleet-max-reap`,
+ * touching nothing); 0 when it was not capped by the budget.
+ */
+export function budgetNeed(host: Host): number {
+  const last = host.lastReap;
+  return last?.status === 'capped' ? (last.budgetNeed ?? 0) : 0;
+}
+
+/**
+ * Every shard's part of the run's fleet budget (S4). A shard's share of the budget can be smaller
+ * than what one of its hosts needs (20 a shard for 10,000 hosts and a budget of 1,000), and a host
+ * granted less than it would remove removes nothing. So what hosts needed last run and were
+ * refused is set aside first, for their shards, the smallest needs first while they fit; the rest
+ * is shared by hosts as budgetShare does. A need larger than the whole budget is never set aside
+ * (it cannot be met; docs/SAFETY.md). The shares never add up to more than `total`.
+ */
+export function budgetShares(total: number, shards: readonly ShardPlan[], runHosts: number): number[] {
+  const needs = shards
+    .flatMap((shard, index) => shard.hosts.map((host) => ({ index, need: budgetNeed(host) })))
+    .filter((n) => n.need > 0 && n.need <= total)
+    .sort((a, b) => a.need - b.need);
+  const setAside = shards.map(() => 0);
+  let left = total;
+  for (const { index, need } of needs) {
+    if (need > left) break;
+    setAside[index]! += need;
+    left -= need;
+  }
+  return shards.map((shard, index) => setAside[index]! + budgetShare(left, shard.hosts.length + shard.broken.length, runHosts));
+}

@@ -74,6 +74,11 @@ export const LastReap = z.object({
   quiet: z.boolean().optional(),
   /** Failed runs in a row up to this one (alerts' failure streak); 0 or absent after a run that did not fail. */
   failures: z.number().int().min(0).optional(),
+  /**
+   * S4: the removals this host asked for when its share of the fleet budget was too small
+   * (capped `fleet-max-reap`); the next run's plan sets that much aside for its shard.
+   */
+  budgetNeed: z.number().int().min(0).optional(),
 });
 export type LastReap = z.infer<typeof LastReap>;
 

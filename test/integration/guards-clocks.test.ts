@@ -129,6 +129,24 @@ describe('S4 extended: proportional and fleet guards', () => {
     expect((await Promise.all(made.map((m, i) => alive(i, m)))).reduce((a, b) => a + b, 0)).toBe(0);
   });
 
+  it('a host refused by its shard’s share of the fleet budget is given what it asked for in the next run', async () => {
+    const settings = { maxReapPercent: 100, fleetMaxReap: 6, maxReap: 10, shardHosts: 1, hostConcurrency: 1 };
+    // Pinned hosts go one a shard (unpinned ones are judged together, S10): three shards of 2.
+    await run(HOSTS, settings);
+    for (const hostId of HOSTS) expect((await store.hosts.get(hostId))?.engineId).toBeDefined();
+    const made = await fleet(0, 4, 0);
+    await age();
+    const first = await run(HOSTS, settings);
+    expect(first.hosts.find((h) => h.hostId === 'g-0')).toMatchObject({ status: 'capped', cap: { guard: 'fleet-max-reap', limit: 2, removals: 4 } });
+    expect(await alive(0, made)).toBe(4);
+    expect((await store.hosts.get('g-0'))?.lastReap).toMatchObject({ status: 'capped', budgetNeed: 4 });
+    // The next plan sets the 4 aside for g-0's shard; the other 2 are shared (0 each, rounded down).
+    const second = await run(HOSTS, settings);
+    expect(second.hosts.find((h) => h.hostId === 'g-0')).toMatchObject({ status: 'ok', counts: { removed: 4 } });
+    expect(await alive(0, made)).toBe(0);
+    expect((await store.hosts.get('g-0'))?.lastReap?.budgetNeed).toBeUndefined();
+  });
+
   it('force lifts the guards only for named hosts: without names the API answers 400 force_needs_hosts and starts nothing', async () => {
     let started = 0;
     const app = createApiApp({ store, startRun: () => Promise.resolve(void started++), logger: log.logger });

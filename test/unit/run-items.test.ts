@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ReapReport } from '../../lib/agent-contract.js';
-import { budgetShare, MAX_SHARD_EVENT_BYTES, planShards, UNPINNED_SHARD_HOSTS } from '../../functions/reaper/shards.js';
+import { budgetShare, budgetShares, MAX_SHARD_EVENT_BYTES, planShards, UNPINNED_SHARD_HOSTS } from '../../functions/reaper/shards.js';
 import { buildReportItem, ReportItem, ReportSummary, type ReportInput } from '../../functions/store/index.js';
 import { hostEntries, isQuiet, quietEntry, quietReport, ShardItem, shardPart } from '../../functions/store/run-items.js';
 import { DAY_INDEX_ATTRIBUTES } from '../../functions/store/tables.js';
@@ -171,5 +171,52 @@ describe('planShards', () => {
         if (sizes.length === 1) expect(shares[0]).toBe(total);
       }),
     );
+  });
+
+  const needing = (i: number, need: number | undefined, status: 'capped' | 'ok' = 'capped'): Host => ({
+    ...host(i, true),
+    ...(need === undefined ? {} : { lastReap: { runId: 'r', at: STARTED, status, counts: null, budgetNeed: need } }),
+  });
+
+  it('sets aside what budget-capped hosts asked for, and never grants more than the budget in all', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(5000),
+        fc.array(fc.option(fc.nat(3000), { nil: undefined }), { minLength: 1, maxLength: 400 }),
+        fc.integer({ min: 1, max: 100 }),
+        (total, needs, maxHosts) => {
+          const hosts = needs.map((need, i) => needing(i, need));
+          const plans = planShards(hosts, [], { maxHosts, maxBytes: MAX_SHARD_EVENT_BYTES });
+          const shares = budgetShares(total, plans, hosts.length);
+          expect(shares.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(total);
+          // The smallest needs that fit the budget together are each met by their shard's share.
+          let left = total;
+          for (const need of needs.filter((n): n is number => n !== undefined && n > 0).sort((a, b) => a - b)) {
+            if (need > left) break;
+            left -= need;
+            const index = plans.findIndex((p) => p.hosts.some((h) => h.lastReap?.budgetNeed === need));
+            expect(shares[index]).toBeGreaterThanOrEqual(need);
+          }
+        },
+      ),
+    );
+  });
+
+  it('gives a host capped by its shard’s share what it asked for: 10,000 hosts, 50 shards, a budget of 1,000', () => {
+    const hosts = Array.from({ length: 10_000 }, (_, i) => needing(i, i === 7_777 ? 500 : undefined));
+    const plans = planShards(hosts, [], { maxHosts: 200, maxBytes: MAX_SHARD_EVENT_BYTES });
+    expect(plans).toHaveLength(50);
+    const plain = plans.map((p) => budgetShare(1000, p.hosts.length, hosts.length));
+    const shares = budgetShares(1000, plans, hosts.length);
+    const index = plans.findIndex((p) => p.hosts.some((h) => h.hostId === 'host-07777'));
+    expect(plain[index]).toBe(20);
+    // 500 set aside, the other 500 shared by hosts: 10 a shard.
+    expect(shares[index]).toBe(510);
+    expect(shares.filter((_, i) => i !== index).every((s) => s === 10)).toBe(true);
+    // Only a capped run's need counts; one larger than the whole budget is not set aside.
+    const stale = hosts.map((h, i) => (i === 7_777 ? needing(i, 500, 'ok') : h));
+    expect(budgetShares(1000, planShards(stale, [], { maxHosts: 200, maxBytes: MAX_SHARD_EVENT_BYTES }), hosts.length)).toEqual(plain);
+    const huge = hosts.map((h, i) => (i === 7_777 ? needing(i, 1001) : h));
+    expect(budgetShares(1000, planShards(huge, [], { maxHosts: 200, maxBytes: MAX_SHARD_EVENT_BYTES }), hosts.length)).toEqual(plain);
   });
 });
