@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { deriveHostKey } from '../lib/signing.js';
 import { startEngine } from '../test/helpers/engine.js';
 import { rssMiB } from './agent-process.js';
+import { median } from './stats.js';
 
 export const AGENT_RSS_GOAL_MIB = 64;
 
@@ -30,12 +31,6 @@ export interface AgentRssFigures {
   withinGoal: boolean;
   bundleKB: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function waitForHealth(child: ChildProcess, url: string): Promise<void> {
   for (let i = 0; ; i++) {

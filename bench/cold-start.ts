@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './stats.js';
 
 /** The most a handler bundle's import may add to an empty node process (wall, medians). */
 export const COLD_START_GOAL_MS = 35;
@@ -80,12 +81,6 @@ export interface ColdStartFigures {
 }
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const round = (n: number) => Math.round(n * 10) / 10;
 const kb = (bytes: number) => round(bytes / 1024);

@@ -9,36 +9,12 @@
  *
  *   npx tsx bench/podman-reap.ts [--rounds 3] [--counts 20,50] [--from-source]
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pLimit from 'p-limit';
 import { startAgentProcess, type AgentProcess } from './agent-process.js';
-import { makeContainers } from '../test/helpers/containers.js';
+import { makeOrphans, reapFigures, reapRound, timed, type ReapFigures, type RoundTimes } from './reap-round.js';
 import type { Engine } from '../test/helpers/engine.js';
 import { startPodman } from '../test/helpers/podman.js';
 
 const STOP_TIMEOUT = 1;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-const makeOrphans = (engine: Engine, count: number) =>
-  makeContainers(engine.docker, Array.from({ length: count }, (_, i) => ({ clawboxId: `bench-${randomUUID().slice(0, 8)}-${i}`, kind: 'running' as const })), 8);
-
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await work();
-  return (performance.now() - t0) / 1000;
-}
-
-async function engineForceRemove(engine: Engine, count: number): Promise<number> {
-  const made = await makeOrphans(engine, count);
-  const limit = pLimit(16);
-  return timed(() => Promise.all(made.map((c) => limit(() => engine.docker.getContainer(c.id).remove({ force: true, v: true })))));
-}
 
 /** Docker-style: the engine's own stop of every one at once, then force-remove. */
 async function stopAllThenRemove(engine: Engine, count: number): Promise<number> {
@@ -54,18 +30,8 @@ async function stopAllThenRemove(engine: Engine, count: number): Promise<number>
   );
 }
 
-export interface PodmanReapCase {
+export interface PodmanReapCase extends ReapFigures {
   orphans: number;
-  engineForceRemoveSeconds: number[];
-  /** POST /v1/reap alone. */
-  agentReapSeconds: number[];
-  /** GET /v1/identity just before it (the anchor). */
-  identitySeconds: number[];
-  medianEngineSeconds: number;
-  medianReapSeconds: number;
-  budgetSeconds: number;
-  withinBudget: boolean;
-  ratioReapToEngine: number;
   stopAllThenRemoveSeconds: number;
 }
 
@@ -86,49 +52,17 @@ export async function benchPodmanReap(options: { rounds?: number; counts?: numbe
     agent = await startAgentProcess({ dockerHost: engine.dockerHost, hostId: 'bench-podman', fromSource: options.fromSource ?? false });
     const cases: PodmanReapCase[] = [];
     for (const count of options.counts ?? [20, 50]) {
-      const engineTimes: number[] = [];
-      const reapTimes: number[] = [];
-      const identityTimes: number[] = [];
+      const times: RoundTimes[] = [];
       for (let round = 0; round < rounds; round++) {
-        engineTimes.push(await engineForceRemove(engine, count));
-        await makeOrphans(engine, count);
-        await sleep(2_100); // old enough for a grace of 0
-        // The identity step comes first, as from the control plane (which asks it before its
-        // snapshot): timed apart, since on Podman it is mostly the engine's slow /info.
-        const i0 = performance.now();
-        const { anchor } = await agent.client.identity();
-        identityTimes.push((performance.now() - i0) / 1000);
-        const t0 = performance.now();
-        const report = await agent.client.reap({
-          anchor,
-          runId: randomUUID(),
-          hostId: agent.hostId,
-          tracked: [],
-          snapshotAt: new Date().toISOString(),
-          graceSeconds: 0,
-          stopTimeoutSeconds: STOP_TIMEOUT,
-          maxReap: count,
-          dryRun: false,
-        });
-        reapTimes.push((performance.now() - t0) / 1000);
-        if (report.status !== 'ok' || report.counts.removed !== count) throw new Error(`reap removed ${report.counts.removed}/${count}: ${report.status}`);
-        process.stderr.write(`podman ${count} round ${round + 1}: engine ${engineTimes.at(-1)!.toFixed(2)} s, identity ${identityTimes.at(-1)!.toFixed(2)} s, agent reap ${reapTimes.at(-1)!.toFixed(2)} s\n`);
+        const t = await reapRound(engine, agent.client, { count, hostId: agent.hostId, stopTimeoutSeconds: STOP_TIMEOUT });
+        times.push(t);
+        process.stderr.write(`podman ${count} round ${round + 1}: engine ${t.engineSeconds.toFixed(2)} s, identity ${t.identitySeconds.toFixed(2)} s, agent reap ${t.reapSeconds.toFixed(2)} s\n`);
       }
       const stopAll = await stopAllThenRemove(engine, count);
       process.stderr.write(`podman ${count}: stop all (t=${STOP_TIMEOUT}) then remove ${stopAll.toFixed(2)} s\n`);
-      const medianEngine = median(engineTimes);
-      const medianReap = median(reapTimes);
-      const budget = 1 + 1.25 * medianEngine;
       cases.push({
         orphans: count,
-        engineForceRemoveSeconds: engineTimes,
-        agentReapSeconds: reapTimes,
-        identitySeconds: identityTimes,
-        medianEngineSeconds: medianEngine,
-        medianReapSeconds: medianReap,
-        budgetSeconds: budget,
-        withinBudget: medianReap <= budget,
-        ratioReapToEngine: medianReap / medianEngine,
+        ...reapFigures(times),
         stopAllThenRemoveSeconds: stopAll,
       });
     }

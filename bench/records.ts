@@ -15,6 +15,7 @@ import { createReapService } from '../agent/reap-service.js';
 import { createLogger } from '../lib/logger.js';
 import { LABEL } from '../test/helpers/containers.js';
 import { startEngine, TEST_IMAGE, type Engine } from '../test/helpers/engine.js';
+import { median } from './stats.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,12 +23,6 @@ const arg = (name: string, fallback: number) => {
 };
 const ROUNDS = arg('rounds', 3);
 const N = arg('orphans', 50);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function makeOrphans(engine: Engine): Promise<void> {
   const limit = pLimit(8);

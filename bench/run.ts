@@ -14,6 +14,7 @@ import { computeCost, type CostResult } from './cost.js';
 import { runFanoutBench, type FanoutBenchResult } from './fanout.js';
 import { runFanoutCompare, type FanoutScaleResult } from './fanout-compare.js';
 import { benchPodmanReap, type PodmanReapBench } from './podman-reap.js';
+import { median } from './stats.js';
 
 interface Results {
   machine: string;
@@ -81,12 +82,6 @@ if (wanted('podman')) {
 writeFileSync(RESULTS_JSON, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync('bench/RESULTS.md', render(results));
 process.stderr.write('wrote bench/results.json and bench/RESULTS.md\n');
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
-}
 
 function render(r: Results): string {
   const s = (x: number) => `${x.toFixed(2)} s`;

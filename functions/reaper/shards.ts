@@ -83,7 +83,7 @@ export function budgetShare(total: number, shardHosts: number, runHosts: number)
  * What a host's last run asked of the fleet budget and did not get (capped `fleet-max-reap`,
  * touching nothing); 0 when it was not capped by the budget.
  */
-export function budgetNeed(host: Host): number {
+function budgetNeed(host: Host): number {
   const last = host.lastReap;
   return last?.status === 'capped' ? (last.budgetNeed ?? 0) : 0;
 }

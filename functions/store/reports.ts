@@ -21,7 +21,7 @@ import { HostId, Instant, RunId } from '../../lib/ids.js';
 import { badRequest } from '../../lib/errors.js';
 import { withBackoff } from '../../lib/backoff.js';
 import { parseItem } from './corrupt.js';
-import { WRITE_ID, writeOnce } from './write-once.js';
+import { writeOnce } from './write-once.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import { isConditionalCheckFailed, isRetryableDynamoError } from './dynamo-errors.js';
 import { buildReportItem, recoveredFields, reportSortKey, type ReportInput } from './report-item.js';
@@ -357,19 +357,7 @@ export function createReportStore(
       const item = ReportItem.parse(buildReportItem(input, { ttlDays, nowMs: now() }));
       // One report per host per run (SPEC §10): the key is the run's and the host's, and an item
       // already there was written by another delivery of the run.
-      const written = await writeOnce(
-        (writeId) =>
-          doc.send(
-            new PutCommand({
-              TableName: table,
-              Item: { ...item, [WRITE_ID.attribute]: writeId },
-              ConditionExpression: `attribute_not_exists(#sk) OR ${WRITE_ID.name} = ${WRITE_ID.value}`,
-              ExpressionAttributeNames: { '#sk': 'sk', [WRITE_ID.name]: WRITE_ID.attribute },
-              ExpressionAttributeValues: { [WRITE_ID.value]: writeId },
-            }),
-          ),
-        { deadlineAt: putOptions.deadlineAt, now },
-      );
+      const written = await writeOnce((input) => doc.send(new PutCommand(input)), { table, item, rangeKey: 'sk' }, { deadlineAt: putOptions.deadlineAt, now });
       if (!written) throw new DuplicateReportError(item.hostId, item.runId);
       return item;
     },

@@ -5,7 +5,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseItem } from './corrupt.js';
-import { WRITE_ID, writeOnce } from './write-once.js';
+import { writeOnce } from './write-once.js';
 import { HEADER_PART, RunHeaderItem, ShardItem } from './run-items.js';
 
 export interface RunRecord {
@@ -28,20 +28,7 @@ export interface RunStore {
 
 export function createRunStore(doc: DynamoDBDocumentClient, table: string, now: () => number = Date.now): RunStore {
   /** Writes an item of the run once (./write-once.ts): false when one is already under its key. */
-  const putFirst = (item: RunHeaderItem | ShardItem, deadlineAt: number | undefined) =>
-    writeOnce(
-      (writeId) =>
-        doc.send(
-          new PutCommand({
-            TableName: table,
-            Item: { ...item, [WRITE_ID.attribute]: writeId },
-            ConditionExpression: `attribute_not_exists(#p) OR ${WRITE_ID.name} = ${WRITE_ID.value}`,
-            ExpressionAttributeNames: { '#p': 'part', [WRITE_ID.name]: WRITE_ID.attribute },
-            ExpressionAttributeValues: { [WRITE_ID.value]: writeId },
-          }),
-        ),
-      { deadlineAt, now },
-    );
+  const putFirst = (item: RunHeaderItem | ShardItem, deadlineAt: number | undefined) => writeOnce((input) => doc.send(new PutCommand(input)), { table, item, rangeKey: 'part' }, { deadlineAt, now });
 
   return {
     async putHeader(header) {
