@@ -132,6 +132,11 @@ async function listenOnSocket(server: Server, socketDir: string): Promise<string
 export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
   // Tables are usable at once: no simulated CREATING state.
   const server = dynalite({ ...(options.path ? { path: options.path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // Idle connections stay open until their client closes them. Node closes them after 5 s by
+  // default, and a client that reuses one just then gets ECONNRESET ("socket hang up") on a call
+  // the store never saw: the SDK retries it, a client with one attempt fails. The clients are
+  // this stack's own processes (or a test's); close() still ends the idle ones.
+  server.keepAliveTimeout = 0;
   const agents: Agent[] = [];
   const close = () =>
     new Promise<void>((resolve) => {
